@@ -1,0 +1,40 @@
+# Every target creates .venv/ at the repository root if absent and installs the project into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.test-installed
+# The DMAOT reference implementation, used only by the parity tests (its own deps do not build).
+DEAOT_REFERENCE := deaotpy==1.11.0
+
+.PHONY: install test smoke evaluate clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+
+$(INSTALLED): $(PY) setup.cfg pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(TEST_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps $(DEAOT_REFERENCE)
+	touch $@
+
+install: $(INSTALLED)
+
+## make test: the whole test suite (what .ci/run calls)
+test: $(TEST_INSTALLED)
+	$(PY) -m pytest
+
+## make smoke: the full toolkit cycle offline on random-init weights and synthetic sequences
+smoke: $(INSTALLED)
+	$(VENV)/bin/vots-tracker smoke
+
+## make evaluate: the main job (official weights, VOTS2024 workspace, vot evaluate + pack)
+evaluate: $(INSTALLED)
+	$(VENV)/bin/vots-tracker evaluate
+
+clean:
+	rm -rf $(VENV) smoke-workspace build *.egg-info

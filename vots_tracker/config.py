@@ -1,0 +1,201 @@
+"""Tracker configuration: one dataclass, named YAML presets, and the matching CLI flags.
+
+Every option of the tracker lives in :class:`TrackerConfig`. A preset
+(``vots_tracker/presets/<name>.yaml``, or any YAML file given by path) sets a
+subset of the fields; command-line flags override the preset, whatever their
+position on the command line. ``serve`` and ``track`` share these flags, so
+``trackers.ini`` selects a variant purely through its ``command`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import yaml
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+SAM_SIZES = ("none", "vit_tiny", "vit_b", "vit_l", "vit_h")
+PROMPTS = ("box", "box+mask", "box+points")
+PROPOSAL_MODES = ("all", "hq", "single", "1", "2", "3", "4")
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A configuration value or preset is invalid; the message names it."""
+
+
+@dataclass
+class TrackerConfig:
+    """All tracker options. Field docs are the help texts of the CLI flags."""
+
+    # --- propagator (DMAOT) ---
+    model: str = "swinb_dm_deaotl"
+    """DMAOT model name: [<backbone>_][dm_]<arch>, e.g. deaott, r50_deaotl, swinb_dm_deaotl, swinb_aotl."""
+    dmaot_checkpoint: Optional[str] = None
+    """DMAOT checkpoint: a path, or an official file name looked up in --weights-dir."""
+    long_max: int = 10
+    """Long-term memory frames kept per object (reference frame included)."""
+    long_gap: int = 30
+    """Frames between long-term memory updates."""
+    short_gap: int = 2
+    """Frames between short-term memory updates (AOT only; DeAOT keeps the previous frame)."""
+    max_edge: int = 1040
+    """Longest image edge DMAOT processes, in pixels (0 = full resolution). Masks are returned at full size."""
+
+    # --- refinement (HQ-SAM + IoU gate) ---
+    sam: str = "vit_h"
+    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h."""
+    sam_checkpoint: Optional[str] = None
+    """HQ-SAM checkpoint: a path, or an official file name looked up in --weights-dir."""
+    tau: float = 0.59
+    """IoU gate: a refined mask replaces the DMAOT mask only if their IoU is strictly above tau."""
+    proposals: str = "all"
+    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4."""
+    prompt: str = "box"
+    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points."""
+    resolve_overlaps: bool = True
+    """After refinement, give every pixel to at most one object."""
+    cycle: bool = False
+    """Cycle prior: accepted (refined) masks, not DMAOT's own, feed DMAOT's memory."""
+    redetect: bool = False
+    """Re-detect lost objects with a Kalman-predicted box prompt, under a stricter acceptance rule."""
+    parallel_embedding: bool = True
+    """Compute the HQ-SAM image embedding concurrently with DMAOT propagation."""
+
+    # --- runtime ---
+    device: str = "auto"
+    """Torch device: auto (cuda if available), cpu, cuda, cuda:N."""
+    amp: str = "none"
+    """Autocast on CUDA: none, bf16, fp16 (ignored on CPU)."""
+    threads: int = 0
+    """CPU threads for torch (0 = torch's default)."""
+    weights_dir: Optional[str] = None
+    """Folder holding checkpoint files (default: $VOTS_TRACKER_WEIGHTS or the user cache dir)."""
+    log_level: str = "INFO"
+    """Logging level on stderr: DEBUG, INFO, WARNING, ERROR."""
+
+    def validate(self) -> "TrackerConfig":
+        if self.sam not in SAM_SIZES:
+            raise ConfigError(f"sam must be one of {', '.join(SAM_SIZES)}, got {self.sam!r}")
+        if self.prompt not in PROMPTS:
+            raise ConfigError(f"prompt must be one of {', '.join(PROMPTS)}, got {self.prompt!r}")
+        if str(self.proposals) not in PROPOSAL_MODES:
+            raise ConfigError(f"proposals must be one of {', '.join(PROPOSAL_MODES)}, got {self.proposals!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if not 0.0 <= float(self.tau) <= 1.0:
+            raise ConfigError(f"tau must lie in [0, 1], got {self.tau}")
+        for name in ("long_max", "long_gap", "short_gap"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.max_edge) < 0:
+            raise ConfigError(f"max_edge must be >= 0, got {self.max_edge}")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        self.proposals = str(self.proposals)
+        return self
+
+    @property
+    def refine(self) -> bool:
+        return self.sam != "none"
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+FIELD_NAMES = {f.name for f in fields(TrackerConfig)}
+
+
+def available_presets() -> List[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name_or_path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """Return the fields a preset sets. Accepts a bundled preset name or a YAML path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown preset {str(name_or_path)!r}: no file {path} "
+            f"(bundled presets: {', '.join(available_presets())})"
+        )
+    with open(path, "r", encoding="utf-8") as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset {path} must be a YAML mapping of option: value")
+    unknown = sorted(set(data) - FIELD_NAMES)
+    if unknown:
+        raise ConfigError(f"preset {path} has unknown option(s): {', '.join(unknown)}")
+    return data
+
+
+def make_config(preset: Optional[str] = None, **overrides: Any) -> TrackerConfig:
+    """Defaults, then the preset's values, then explicit overrides (None means 'not given')."""
+    values: Dict[str, Any] = {}
+    if preset:
+        values.update(load_preset(preset))
+    unknown = sorted(set(overrides) - FIELD_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrackerConfig(**values).validate()
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --preset and one flag per TrackerConfig field; unspecified flags stay None."""
+    parser.add_argument("--preset", help=f"named preset ({', '.join(available_presets())}) or a YAML file")
+    docs = _field_docs()
+    choices = {"sam": SAM_SIZES, "prompt": PROMPTS, "proposals": PROPOSAL_MODES, "amp": AMP_MODES}
+    group = parser.add_argument_group("tracker options (override the preset)")
+    for f in fields(TrackerConfig):
+        default_text = f" [default: {f.default}]"
+        kwargs: Dict[str, Any] = {"default": None, "dest": f.name, "help": docs.get(f.name, "") + default_text}
+        if f.type in ("bool", bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(str(f.type), str)
+            if f.name in choices:
+                kwargs["choices"] = choices[f.name]
+        group.add_argument(_flag(f.name), **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> TrackerConfig:
+    overrides = {name: getattr(args, name, None) for name in FIELD_NAMES}
+    return make_config(getattr(args, "preset", None), **overrides)
+
+
+def _field_docs() -> Dict[str, str]:
+    """Read the attribute docstrings under each field (the single source of option docs)."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(TrackerConfig)
+    tree = ast.parse(source)
+    docs: Dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, following in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr):
+            value = getattr(following, "value", None)
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                docs[node.target.id] = value.value  # type: ignore[attr-defined]
+    return docs
+
+
+def option_table() -> str:
+    """Markdown table of all options (used to keep README.md in sync; tested)."""
+    docs = _field_docs()
+    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    for f in fields(TrackerConfig):
+        rows.append(f"| `{_flag(f.name)}` | `{f.default}` | {docs.get(f.name, '')} |")
+    return "\n".join(rows)

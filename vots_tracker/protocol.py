@@ -1,0 +1,184 @@
+"""TraX server: turns the toolkit's requests into :class:`TrackingSession` calls.
+
+The toolkit identifies objects only by arrival order, so object *i* (0-based,
+counting across INITIALIZE and later FRAME requests) is session object id
+*i + 1*, and every reply lists all objects added so far in that order.
+stdout belongs to libtrax: Python's ``sys.stdout`` is pointed at stderr for the
+whole run so that a stray ``print`` cannot corrupt the protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class ProtocolError(Exception):
+    """A request the tracker cannot serve; the message is sent to the toolkit as the quit reason."""
+
+
+def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
+    """Load the colour image of a request as HxWx3 uint8 RGB."""
+    import os
+
+    import cv2
+    import trax
+
+    image = images.get(trax.ImageChannel.COLOR) if images else None
+    if image is None:
+        raise ProtocolError("request carries no colour image")
+    if image.type() != trax.Image.PATH:
+        raise ProtocolError(f"expected an image path, got image type {image.type()}")
+    path = image.path()
+    if not os.path.isfile(path):
+        raise ProtocolError(f"frame file not found: {path}")
+    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ProtocolError(f"cannot decode frame image: {path}")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), path
+
+
+def region_to_mask(region, frame_shape: Sequence[int], index: int) -> np.ndarray:
+    """Place a TraX mask region (cropped, with an offset) on a frame-sized canvas.
+
+    A region that extends past the frame is accepted only if everything outside
+    the frame is background; foreground outside the frame is an error.
+    """
+    import trax
+
+    if region.type != trax.Region.MASK:
+        raise ProtocolError(f"object {index + 1}: expected a mask region, got region type {region.type}")
+    height, width = int(frame_shape[0]), int(frame_shape[1])
+    data = np.asarray(region.array(False), dtype=np.uint8)
+    x, y = region.offset()
+    mask = np.zeros((height, width), dtype=bool)
+    if data.size == 0:
+        return mask
+    if x < 0 or y < 0:
+        raise ProtocolError(f"object {index + 1}: mask has a negative offset ({x}, {y})")
+    inside = data[: max(0, height - y), : max(0, width - x)]
+    if np.count_nonzero(inside) != np.count_nonzero(data):
+        raise ProtocolError(
+            f"object {index + 1}: mask ({data.shape[1]}x{data.shape[0]} at offset {x},{y}) "
+            f"has foreground outside the {width}x{height} frame"
+        )
+    mask[y : y + inside.shape[0], x : x + inside.shape[1]] = inside > 0
+    return mask
+
+
+def mask_to_region(mask: np.ndarray):
+    """A C-contiguous uint8 mask cropped to its bounding box (a plain 1x1 zero mask when empty)."""
+    import trax
+
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return trax.Mask.create(np.zeros((1, 1), dtype=np.uint8), 0, 0)
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    crop = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.uint8)
+    return trax.Mask.create(crop, int(x0), int(y0))
+
+
+class TraxLoop:
+    """The request loop; knows the session interface, nothing about models."""
+
+    def __init__(self, tracker):
+        self.tracker = tracker
+        self.session = None
+        self.frames = 0
+
+    def _new_objects(self, objects, frame_shape) -> Dict[int, np.ndarray]:
+        first_id = len(self.session.object_ids) + 1
+        return {
+            first_id + i: region_to_mask(region, frame_shape, first_id - 1 + i)
+            for i, (region, _properties) in enumerate(objects or [])
+        }
+
+    def initialize(self, images, objects) -> List:
+        if self.session is not None:
+            self.session.close()
+        self.session = self.tracker.new_session()
+        self.frames = 0
+        frame, path = read_frame(images)
+        if not objects:
+            raise ProtocolError("INITIALIZE request carries no objects")
+        masks = self.session.step(frame, self._new_objects(objects, frame.shape))
+        log.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
+        return self._reply(masks)
+
+    def frame(self, images, objects) -> List:
+        if self.session is None:
+            raise ProtocolError("FRAME request before INITIALIZE")
+        frame, _path = read_frame(images)
+        new = self._new_objects(objects, frame.shape)
+        if new:
+            log.info("frame %d: %d new object(s)", self.frames + 1, len(new))
+        masks = self.session.step(frame, new)
+        self.frames += 1
+        return self._reply(masks)
+
+    @staticmethod
+    def _reply(masks: Dict[int, np.ndarray]) -> List:
+        return [(mask_to_region(mask), {}) for mask in masks.values()]
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+
+def serve(config) -> int:
+    """Run the TraX server until the client quits. Returns the process exit code."""
+    import trax
+
+    from .session import Tracker
+
+    protocol_stdout = sys.stdout
+    sys.stdout = sys.stderr  # nothing but libtrax may write to the real stdout
+    try:
+        load_error = None
+        tracker = None
+        try:
+            tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
+        except Exception as error:  # reported through the protocol below, so the toolkit shows it
+            log.exception("could not load the tracker")
+            load_error = f"vots-tracker could not start: {error}"
+
+        server = trax.Server([trax.Region.MASK], [trax.Image.PATH], multiobject=True,
+                             tracker_name="vots_tracker", tracker_family="DMAOT+HQ-SAM")
+        if load_error:
+            server.quit(reason=load_error)
+            return 1
+        loop = TraxLoop(tracker)
+        try:
+            while True:
+                request = server.wait()
+                if request.type == trax.TraxStatus.QUIT:
+                    log.info("client quit after %d frame(s)", loop.frames)
+                    break
+                if request.type == trax.TraxStatus.INITIALIZE:
+                    reply = loop.initialize(request.image, request.objects)
+                elif request.type == trax.TraxStatus.FRAME:
+                    reply = loop.frame(request.image, request.objects)
+                else:
+                    raise ProtocolError(f"unexpected request type {request.type}")
+                server.status(reply)
+        except Exception as error:
+            log.exception("tracking failed")
+            reason = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
+            try:
+                server.quit(reason=reason)
+            except Exception:  # the client may already be gone; the log above has the cause
+                log.warning("could not send the quit message")
+            return 1
+        finally:
+            loop.close()
+        server.quit()
+        return 0
+    finally:
+        sys.stdout = protocol_stdout

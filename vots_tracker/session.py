@@ -1,0 +1,273 @@
+"""The tracker's per-sequence pipeline: DMAOT propagation, HQ-SAM refinement behind the IoU gate.
+
+:class:`Tracker` owns the loaded models and nothing per-sequence, so one process
+could serve many sequences. :class:`TrackingSession` owns one sequence: the
+DMAOT memory, the refinement state (re-detection filters) and the objects in
+arrival order. The protocol layer and ``vots-tracker track`` both drive it
+through :meth:`TrackingSession.step`.
+
+Per frame (after the first):
+  1. the HQ-SAM image embedding starts in a worker thread (it depends only on
+     the frame), while DMAOT propagates every object's mask;
+  2. HQ-SAM decodes proposals for all objects in one batch and the gate keeps
+     a proposal only where it agrees with DMAOT (IoU > tau);
+  3. objects that arrive on this frame are added with their given masks;
+  4. DMAOT's memory is written with its own prediction, or with the final
+     masks when the cycle prior is on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+
+from .config import TrackerConfig
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available on this machine")
+    return device
+
+
+def check_frame(frame: np.ndarray) -> np.ndarray:
+    """Return the frame as HxWx3 uint8, or raise ValueError naming what is wrong."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be HxW or HxWx3, got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8, got {frame.dtype}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(f"frame is too small: {frame.shape[1]}x{frame.shape[0]}")
+    return np.ascontiguousarray(frame)
+
+
+def check_mask(mask: np.ndarray, frame_shape, what: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != tuple(frame_shape[:2]):
+        raise ValueError(
+            f"{what}: mask is {mask.shape[1]}x{mask.shape[0]} but the frame is {frame_shape[1]}x{frame_shape[0]}"
+        )
+    return mask.astype(bool, copy=False)
+
+
+@dataclass
+class FrameTiming:
+    """Seconds spent in each stage of the last frame (for benchmarks and debug logs)."""
+
+    propagate: float = 0.0
+    embed_wait: float = 0.0
+    refine: float = 0.0
+    memory: float = 0.0
+    total: float = 0.0
+
+
+class Tracker:
+    """Loaded models for one configuration; stateless between sequences."""
+
+    def __init__(self, config: TrackerConfig, dmaot_model, refiner=None, device=None):
+        self.config = config
+        self.dmaot_model = dmaot_model
+        self.refiner = refiner
+        self.device = device
+
+    @classmethod
+    def from_config(cls, config: TrackerConfig) -> "Tracker":
+        """Build and load every model the configuration names. Raises UserError for missing checkpoints."""
+        import torch
+
+        from . import dmaot
+        from .weights import registry
+
+        config.validate()
+        if config.threads:
+            torch.set_num_threads(int(config.threads))
+        device = resolve_device(config.device)
+        weights_dir = config.weights_dir
+        if config.model not in dmaot.MODEL_NAMES:
+            raise UserError(f"unknown DMAOT model {config.model!r} (known: {', '.join(dmaot.MODEL_NAMES)})")
+        dmaot_file = config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model)
+        dmaot_path = registry.resolve_checkpoint(dmaot_file, weights_dir)
+        started = time.perf_counter()
+        model = dmaot.build_model(config.model)
+        dmaot.load_checkpoint(model, dmaot_path, device)
+        log.info("DMAOT %s loaded from %s in %.1f s on %s", config.model, dmaot_path, time.perf_counter() - started, device)
+
+        refiner = None
+        if config.refine:
+            from .refine.hqsam import HQSamRefiner
+
+            sam_file = config.sam_checkpoint or registry.default_sam_checkpoint(config.sam)
+            sam_path = registry.resolve_checkpoint(sam_file, weights_dir)
+            started = time.perf_counter()
+            refiner = HQSamRefiner(
+                config.sam,
+                sam_path,
+                device,
+                prompt=config.prompt,
+                proposals=_proposal_mode(config.proposals),
+                amp=None if config.amp == "none" else config.amp,
+            )
+            log.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
+        return cls(config, model, refiner, device)
+
+    def new_session(self) -> "TrackingSession":
+        return TrackingSession(self)
+
+
+def _proposal_mode(value: str):
+    return int(value) if str(value).isdigit() else str(value)
+
+
+def engine_config(config: TrackerConfig):
+    from .dmaot import EngineConfig
+
+    return EngineConfig(
+        long_max=config.long_max,
+        long_gap=config.long_gap,
+        short_gap=config.short_gap,
+        max_edge=config.max_edge or None,
+        amp=None if config.amp == "none" else config.amp,
+    )
+
+
+class TrackingSession:
+    """One sequence: objects in arrival order, DMAOT memory, refinement state."""
+
+    def __init__(self, tracker: Tracker):
+        from .dmaot import Propagator
+
+        self.tracker = tracker
+        self.config = tracker.config
+        self.propagator = Propagator(tracker.dmaot_model, engine_config(self.config), tracker.device)
+        self.refinement = None
+        if tracker.refiner is not None:
+            from .refine.stage import RefineOptions, RefinementSession
+
+            options = RefineOptions(
+                tau=float(self.config.tau),
+                prompt=self.config.prompt,
+                proposals=_proposal_mode(self.config.proposals),
+                resolve_overlaps=self.config.resolve_overlaps,
+                redetect=self.config.redetect,
+            )
+            self.refinement = RefinementSession(tracker.refiner, options)
+        self._executor: Optional[ThreadPoolExecutor] = None
+        if tracker.refiner is not None and self.config.parallel_embedding:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hqsam-embed")
+        self.object_ids: List[int] = []
+        self.frame_index = -1
+        self.frame_shape = None
+        self.reports: Dict[int, object] = {}
+        self.timing = FrameTiming()
+
+    def step(self, frame: np.ndarray, new_objects: Optional[Mapping[int, np.ndarray]] = None) -> Dict[int, np.ndarray]:
+        """Track one frame; ``new_objects`` are objects that appear on it (id -> mask at frame size).
+
+        Returns a mask for every object seen so far, in arrival order (an empty mask: absent).
+        """
+        import torch
+
+        started = time.perf_counter()
+        frame = check_frame(frame)
+        new_objects = dict(new_objects or {})
+        for object_id, mask in list(new_objects.items()):
+            if object_id in self.object_ids:
+                raise ValueError(f"object id {object_id} was already added on an earlier frame")
+            new_objects[object_id] = check_mask(mask, frame.shape, f"object {object_id}")
+        self.frame_index += 1
+        timing = FrameTiming()
+
+        with torch.inference_mode():
+            if self.frame_index == 0:
+                if not new_objects:
+                    raise ValueError("the first frame must bring at least one object")
+                self.frame_shape = frame.shape
+                self.propagator.add_objects(new_objects, frame=frame)
+                self.object_ids.extend(new_objects)
+                result = {object_id: new_objects[object_id] for object_id in self.object_ids}
+                self.reports = {}
+            else:
+                result = self._track(frame, new_objects, timing)
+
+        timing.total = time.perf_counter() - started
+        self.timing = timing
+        log.debug(
+            "frame %d: %d objects, %.3f s (propagate %.3f, embed wait %.3f, refine %.3f, memory %.3f)",
+            self.frame_index, len(self.object_ids), timing.total, timing.propagate,
+            timing.embed_wait, timing.refine, timing.memory,
+        )
+        return result
+
+    def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
+        embedding_future: Optional[Future] = None
+        if self.refinement is not None and self._executor is not None:
+            embedding_future = self._executor.submit(self._embed, frame)
+
+        t0 = time.perf_counter()
+        coarse = self.propagator.propagate(frame)
+        timing.propagate = time.perf_counter() - t0
+
+        final = coarse
+        if self.refinement is not None:
+            t0 = time.perf_counter()
+            if embedding_future is not None:
+                embedding = embedding_future.result()
+            else:
+                embedding = self._embed(frame)
+            timing.embed_wait = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            final, self.reports = self.refinement.refine(embedding, coarse)
+            timing.refine = time.perf_counter() - t0
+
+        if new_objects:
+            # A new object's given mask is authoritative: older objects lose those pixels.
+            claimed = np.zeros(frame.shape[:2], dtype=bool)
+            for mask in new_objects.values():
+                claimed |= mask
+            final = {object_id: mask & ~claimed for object_id, mask in final.items()}
+            self.propagator.add_objects(new_objects)
+            self.object_ids.extend(new_objects)
+            final.update(new_objects)
+
+        t0 = time.perf_counter()
+        if self.config.cycle and self.refinement is not None:
+            self.propagator.update_memory(final)
+        else:
+            self.propagator.update_memory(None)
+        timing.memory = time.perf_counter() - t0
+        return {object_id: final[object_id] for object_id in self.object_ids}
+
+    def _embed(self, frame: np.ndarray):
+        import torch
+
+        # inference_mode is thread-local: the worker needs its own.
+        with torch.inference_mode():
+            return self.tracker.refiner.embed(frame)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def __enter__(self) -> "TrackingSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
