@@ -18,7 +18,13 @@ from .config import ConfigError, add_tracker_arguments, config_from_args
 from .errors import UserError
 
 # Modules that add subcommands, in help order.
-SUBCOMMAND_MODULES: tuple = ()
+SUBCOMMAND_MODULES = (
+    "vots_tracker.weights.cli",
+    "vots_tracker.track",
+    "vots_tracker.workspace",
+    "vots_tracker.jobs",
+    "vots_tracker.convert",
+)
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -1,0 +1,124 @@
+"""Full-pipeline frame time with and without the overlapped HQ-SAM embedding.
+
+Runs the real session (DMAOT + HQ-SAM + gate) on the same frames twice in one
+process, once with the embedding computed in a worker thread while DMAOT
+propagates and once sequentially, and prints median per-frame times plus the
+stage times (propagation alone, embedding alone, decoding + gate).
+
+    python benchmarks/pipeline_speed.py --weights-dir W --preset hqsam_gate_smoke \
+        --frames 12 --objects 4 --size 480x854 [--device cuda]
+
+With random-init weights (``vots-tracker weights init-random W``) the numbers
+measure speed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vots_tracker.config import make_config  # noqa: E402
+from vots_tracker.session import Tracker  # noqa: E402
+
+
+def synthetic_clip(frames: int, objects: int, height: int, width: int):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    base = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))[:height, :width]
+    clip = []
+    for t in range(frames):
+        frame = base.copy()
+        masks = {}
+        for k in range(objects):
+            mask = np.zeros((height, width), dtype=bool)
+            cy = int((k + 0.5) * height / objects)
+            cx = int(width * 0.2 + t * width * 0.01 + (k % 3) * width * 0.15)
+            half = max(4, min(height // (2 * objects + 2), width // 10))
+            mask[max(0, cy - half) : cy + half, max(0, cx - half) : cx + half] = True
+            frame[mask] = (40 * k % 255, 255 - 30 * k % 255, 90)
+            masks[k + 1] = mask
+        clip.append((frame, masks))
+    return clip
+
+
+def run(tracker: Tracker, clip, parallel: bool, warmup: int = 1):
+    tracker.config.parallel_embedding = parallel
+    session = tracker.new_session()
+    totals, propagate, wait, refine = [], [], [], []
+    try:
+        for t, (frame, masks) in enumerate(clip):
+            session.step(frame, masks if t == 0 else None)
+            if t > warmup:
+                timing = session.timing
+                totals.append(timing.total)
+                propagate.append(timing.propagate)
+                wait.append(timing.embed_wait)
+                refine.append(timing.refine)
+    finally:
+        session.close()
+    return {
+        "frame": statistics.median(totals),
+        "propagate": statistics.median(propagate),
+        "embed_wait": statistics.median(wait),
+        "decode_gate": statistics.median(refine),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights-dir", required=True)
+    parser.add_argument("--preset", default="hqsam_gate_smoke")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--objects", type=int, default=4)
+    parser.add_argument("--size", default="480x854", help="HxW")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-edge", type=int, default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    height, width = (int(v) for v in args.size.split("x"))
+    overrides = dict(weights_dir=args.weights_dir, device=args.device, threads=args.threads, log_level="WARNING")
+    if args.max_edge is not None:
+        overrides["max_edge"] = args.max_edge
+    config = make_config(args.preset, **overrides)
+    tracker = Tracker.from_config(config)
+    clip = synthetic_clip(args.frames, args.objects, height, width)
+
+    # The embedding alone, on the same device, for the overlap bound.
+    embed_times = []
+    for frame, _ in clip[:4]:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            tracker.refiner.embed(frame)
+        if tracker.device.type == "cuda":
+            torch.cuda.synchronize()
+        embed_times.append(time.perf_counter() - started)
+    embed = statistics.median(embed_times[1:])
+
+    sequential = run(tracker, clip, parallel=False)
+    overlapped = run(tracker, clip, parallel=True)
+    device = torch.cuda.get_device_name() if tracker.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"preset {args.preset}, {args.objects} objects, {height}x{width}, {args.frames} frames, {device}")
+    print(f"HQ-SAM embedding alone: {embed:.3f} s")
+    for name, result in (("sequential", sequential), ("overlapped", overlapped)):
+        print(
+            f"{name:>10}: frame {result['frame']:.3f} s (propagate {result['propagate']:.3f}, "
+            f"embedding wait {result['embed_wait']:.3f}, decode+gate {result['decode_gate']:.3f})"
+        )
+    bound = max(sequential["propagate"], embed) + sequential["decode_gate"]
+    print(f"overlapped / sequential frame time: {overlapped['frame'] / sequential['frame']:.3f}")
+    print(f"overlapped / (max(propagate, embed) + decode): {overlapped['frame'] / bound:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Refinement time per frame for 1, 4 and 16 objects: batched refiner vs the original per-object loop.
+
+Both paths use the same HQ-SAM (random weights, official format), the same frames and the same
+coarse masks, in one process:
+
+* ours: `HQSamRefiner.embed` once, one batched decoder call for all objects (K = 4 proposals),
+  then the gate and overlap resolution (`RefinementSession.refine`);
+* original: `SamPredictor.set_image` once, then one `predict(box=..., multimask_output=True)`
+  call per object and the IoU gate per object, as the research scripts did (K = 1).
+
+Prints median per-frame times (embedding included, and decode + gate alone) and the ratio
+16 objects / 1 object (goal for ours: <= 1.5).
+
+    .venv/bin/python benchmarks/refine_speed.py [--size vit_tiny] [--objects 1 4 16] [--frames 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vots_tracker.refine.gate import mask_iou  # noqa: E402
+from vots_tracker.refine.hqsam import HQSamRefiner, write_random_checkpoint  # noqa: E402
+from vots_tracker.refine.prompts import clip_box, mask_box  # noqa: E402
+from vots_tracker.refine.stage import RefineOptions, RefinementSession  # noqa: E402
+
+
+def coarse_masks(objects: int, height: int, width: int, shift: int):
+    """`objects` disjoint rectangles on a grid, moved by `shift` pixels."""
+    columns = int(np.ceil(np.sqrt(objects)))
+    rows = int(np.ceil(objects / columns))
+    cell_h, cell_w = height // rows, width // columns
+    masks = {}
+    for k in range(objects):
+        r, c = divmod(k, columns)
+        mask = np.zeros((height, width), bool)
+        y0, x0 = r * cell_h + cell_h // 4, c * cell_w + cell_w // 4 + shift
+        mask[y0:y0 + cell_h // 2, x0:x0 + cell_w // 2] = True
+        masks[k + 1] = mask
+    return masks
+
+
+def frames(count: int, height: int, width: int):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, (height, width, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def original_loop(predictor, frame, coarse, tau):
+    """The research scripts: one predict call per object, one candidate, the IoU gate."""
+    predictor.set_image(frame)
+    out = {}
+    height, width = frame.shape[:2]
+    for object_id, mask in coarse.items():
+        box = clip_box(mask_box(mask), height, width)
+        masks, _, _ = predictor.predict(box=box, multimask_output=True)
+        candidate = masks[0]
+        iou = float(mask_iou(candidate[None, None], mask[None])[0, 0])
+        out[object_id] = candidate if iou > tau else mask
+    return out
+
+
+def median_times(fn, clip, masks_for):
+    totals = []
+    for index, frame in enumerate(clip):
+        started = time.perf_counter()
+        fn(frame, masks_for(index))
+        totals.append(time.perf_counter() - started)
+    return statistics.median(totals[1:])  # the first frame warms up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="vit_tiny")
+    parser.add_argument("--objects", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=854)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from segment_anything_hq import SamPredictor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = write_random_checkpoint(args.size, Path(tmp) / f"sam_hq_{args.size}.pth")
+        refiner = HQSamRefiner(args.size, checkpoint, torch.device("cpu"), proposals="all")
+    predictor = SamPredictor(refiner.model)
+    session = RefinementSession(refiner, RefineOptions(tau=0.59))
+    clip = frames(args.frames, args.height, args.width)
+    print(f"HQ-SAM {args.size} (random weights), {args.height}x{args.width}, median of {args.frames - 1} "
+          f"frames, CPU {torch.get_num_threads()} threads, torch {torch.__version__}", flush=True)
+
+    with torch.inference_mode():
+        # The embedding alone: both paths pay it once per frame.
+        embed = median_times(lambda frame, _: refiner.embed(frame), clip, lambda i: None)
+        results = {}
+        for count in args.objects:
+            masks_for = lambda i, count=count: coarse_masks(count, args.height, args.width, 3 * i)  # noqa: E731
+            embeddings = [refiner.embed(frame) for frame in clip]
+            decode = median_times(lambda emb, coarse: session.refine(emb, coarse), embeddings, masks_for)
+            ours = median_times(lambda frame, coarse: session.refine(refiner.embed(frame), coarse), clip, masks_for)
+            original = median_times(lambda frame, coarse: original_loop(predictor, frame, coarse, 0.59), clip, masks_for)
+            results[count] = (ours, decode, original)
+            print(f"{count:3d} objects: ours {ours:.3f} s/frame (decode+gate {decode:.3f} s, K=4), "
+                  f"original loop {original:.3f} s/frame (K=1), original/ours {original / ours:.2f}x", flush=True)
+    print(f"embedding alone: {embed:.3f} s/frame")
+    low, high = min(results), max(results)
+    ratio = results[high][0] / results[low][0]
+    ratio_original = results[high][2] / results[low][2]
+    ratio_decode = results[high][1] / results[low][1]
+    print(f"{high} objects / {low} object, per frame: ours {ratio:.2f}x (goal <= 1.5: "
+          f"{'PASS' if ratio <= 1.5 else 'FAIL'}), original loop {ratio_original:.2f}x; "
+          f"decode+gate alone: ours {ratio_decode:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""The whole VOT toolkit cycle, offline, through the real tracker (DMAOT + HQ-SAM + gate, random-init weights).
+
+`vots-tracker smoke` on a small synthetic workspace (2 sequences x 10 frames, 320x240,
+3 objects, one of them entering after the first frame): `vot test`, `vot evaluate`
+of dmaot_smoke and hqsam_gate_smoke through `python -m vots_tracker serve`, the
+completeness check, `vot analysis` (Q), `vot report --format html` and `vot pack`.
+Sized for 2 CPU cores (a few minutes); needs the server and the models.
+"""
+
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import vots_tracker.toolkit as toolkit
+import vots_tracker.workspace as wsmod
+
+SMOKE = ("dmaot_smoke", "hqsam_gate_smoke")
+
+
+def test_synthetic_workspace_with_random_weights_loads_offline(tmp_path, no_download, no_network):
+    """`workspace init --synthetic` writes real random-init checkpoints and loads without any download."""
+    from vot.workspace import Workspace
+
+    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=2, frames=6, size=(160, 120), objects=2)
+    manifest = json.loads((ws / "weights" / "RANDOM_WEIGHTS.json").read_text())
+    assert set(wsmod.SMOKE_WEIGHTS) <= set(manifest["files"])
+    workspace = Workspace.load(str(ws))
+    assert len(workspace.dataset) == 2 and {"dmaot_smoke", "hqsam_gate_smoke"} <= set(workspace.registry.identifiers())
+    assert no_download == [] and no_network == []
+
+
+@pytest.mark.slow
+def test_smoke_cycle(tmp_path, capsys):
+    from vots_tracker.jobs import run_smoke
+
+    ws = tmp_path / "smoke"
+    rc = run_smoke(ws, sequences=2, frames=10, size=(320, 240), objects=3, trackers=SMOKE)
+    out = capsys.readouterr().out
+    logs = "\n".join(
+        f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:] for p in sorted((ws / toolkit.LOG_DIR).glob("*.log"))
+    ) if (ws / toolkit.LOG_DIR).is_dir() else ""
+    assert rc == 0, out + "\n" + logs
+
+    quality = dict(re.findall(r"^Q (\S+): ([0-9.]+)$", out, re.M))
+    assert set(quality) == set(SMOKE), out
+    for value in quality.values():
+        assert 0.0 <= float(value) <= 1.0
+
+    for tracker in SMOKE:
+        assert toolkit.check_results(ws, tracker) == []
+        packs = re.findall(rf"^pack {tracker}: (.+\.zip)$", out, re.M)
+        assert len(packs) == 1, out
+        names = zipfile.ZipFile(packs[0]).namelist()
+        assert "manifest.yml" in names
+        # 2 sequences x 3 objects, one result file each (plus timing/property files)
+        assert len({n for n in names if re.match(r"baseline/synthetic-0[12]/synthetic-0[12]_00[123]_001\.", n)}) == 6
+    assert re.search(r"^report: .+report\.html$", out, re.M), out
+    assert "smoke: OK" in out

@@ -1,0 +1,140 @@
+"""HQ-SAM adapter and refinement stage on a random-init vit_tiny in the official format."""
+
+import numpy as np
+import pytest
+import torch
+
+from vots_tracker.refine.hqsam import HQSamCheckpointError, HQSamRefiner, load_sam, write_random_checkpoint
+from vots_tracker.refine.overlap import resolve_overlaps
+from vots_tracker.refine.prompts import clip_box, interior_point, mask_box, mask_logits
+from vots_tracker.refine.stage import RefinementSession, RefineOptions
+
+H, W = 96, 128
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    return write_random_checkpoint("vit_tiny", tmp_path_factory.mktemp("sam") / "sam_hq_vit_tiny.pth")
+
+
+@pytest.fixture(scope="module")
+def frame_and_masks():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 80, (H, W, 3), dtype=np.uint8)
+    masks = np.zeros((3, H, W), dtype=bool)
+    masks[0, 10:40, 10:50] = True
+    masks[1, 50:90, 60:120] = True
+    masks[2, 20:35, 80:100] = True
+    for k, colour in enumerate([(250, 30, 30), (30, 250, 30), (30, 30, 250)]):
+        frame[masks[k]] = colour
+    return frame, masks
+
+
+@pytest.fixture(scope="module")
+def refiner(checkpoint):
+    return HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def embedding(refiner, frame_and_masks):
+    with torch.inference_mode():
+        return refiner.embed(frame_and_masks[0])
+
+
+def boxes_of(masks):
+    return np.stack([clip_box(mask_box(m), H, W) for m in masks])
+
+
+def test_batched_decoding_equals_object_by_object(refiner, embedding, frame_and_masks):
+    _, masks = frame_and_masks
+    boxes = boxes_of(masks)
+    with torch.inference_mode():
+        batched = refiner.propose(embedding, boxes, masks)
+        singles = [refiner.propose(embedding, boxes[n : n + 1], masks[n : n + 1]) for n in range(3)]
+    assert batched.masks.shape == (3, 4, H, W) and batched.names == ("hq", "sam1", "sam2", "sam3")
+    for n in range(3):
+        np.testing.assert_array_equal(batched.masks[n], singles[n].masks[0])
+        np.testing.assert_allclose(batched.scores[n], singles[n].scores[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("prompt", ["box+mask", "box+points"])
+def test_other_prompts_decode(checkpoint, frame_and_masks, prompt):
+    frame, masks = frame_and_masks
+    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), prompt=prompt, proposals=2)
+    with torch.inference_mode():
+        proposals = refiner.propose(refiner.embed(frame), boxes_of(masks), masks)
+    assert proposals.masks.shape == (3, 2, H, W) and proposals.names == ("hq", "sam1")
+
+
+def test_single_mode_equals_the_official_predictor(checkpoint, frame_and_masks):
+    from segment_anything_hq import SamPredictor
+
+    frame, masks = frame_and_masks
+    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), proposals="single")
+    boxes = boxes_of(masks)
+    with torch.inference_mode():
+        ours = refiner.propose(refiner.embed(frame), boxes)
+        predictor = SamPredictor(refiner.model)
+        predictor.set_image(frame)
+        box_input = predictor.transform.apply_boxes_torch(torch.as_tensor(boxes), frame.shape[:2])
+        theirs, scores, _ = predictor.predict_torch(None, None, boxes=box_input, multimask_output=True)
+    np.testing.assert_array_equal(ours.masks, theirs.numpy())
+    np.testing.assert_allclose(ours.scores, scores.numpy(), atol=1e-6)
+
+
+def test_checkpoint_errors_name_the_file(tmp_path, checkpoint):
+    with pytest.raises(HQSamCheckpointError, match="not found: .*nothing.pth"):
+        load_sam("vit_tiny", tmp_path / "nothing.pth", torch.device("cpu"))
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(HQSamCheckpointError, match="cannot read HQ-SAM checkpoint .*garbage.pth"):
+        load_sam("vit_tiny", garbage, torch.device("cpu"))
+    with pytest.raises(HQSamCheckpointError, match="sam_hq_vit_tiny.pth does not match vit_b"):
+        load_sam("vit_b", checkpoint, torch.device("cpu"))
+    state = torch.load(checkpoint, weights_only=True)
+    state.pop("mask_decoder.hf_token.weight")
+    partial = tmp_path / "partial.pth"
+    torch.save(state, partial)
+    with pytest.raises(HQSamCheckpointError, match="1 missing key.*hf_token"):
+        load_sam("vit_tiny", partial, torch.device("cpu"))
+
+
+def test_prompt_geometry():
+    assert clip_box(np.array([-5, -5, 300, 300]), H, W).tolist() == [0, 0, W, H]
+    ring = np.zeros((40, 40), dtype=bool)
+    ring[5:35, 5:35] = True
+    ring[12:28, 12:28] = False
+    x, y = interior_point(ring)
+    assert ring[int(y), int(x)]
+    assert interior_point(np.zeros((4, 4), bool)) is None
+    logits = mask_logits(ring, (1024, 1024))
+    assert logits.shape == (256, 256) and logits.max() > 0 > logits.min()
+
+
+def test_tau_one_returns_the_dmaot_masks(refiner, embedding, frame_and_masks):
+    _, masks = frame_and_masks
+    coarse = {i + 1: masks[i] for i in range(3)}
+    coarse[4] = masks[0] | masks[2]  # overlaps objects 1 and 3
+    for overlaps in (False, True):
+        session = RefinementSession(refiner, RefineOptions(tau=1.0, resolve_overlaps=overlaps))
+        final, reports = session.refine(embedding, coarse)
+        expected = np.stack(list(coarse.values()))
+        if overlaps:
+            expected = resolve_overlaps(expected, expected)
+        np.testing.assert_array_equal(np.stack(list(final.values())), expected)
+        assert not any(r.accepted for r in reports.values())
+
+
+def test_stage_reports_and_resolves(refiner, embedding, frame_and_masks):
+    _, masks = frame_and_masks
+    coarse = {i + 1: masks[i] for i in range(3)}
+    coarse[9] = np.zeros((H, W), dtype=bool)  # absent object: never refined
+    with torch.inference_mode():
+        final, reports = RefinementSession(refiner, RefineOptions(tau=0.0)).refine(embedding, coarse)
+    assert list(final) == [1, 2, 3, 9]
+    assert not final[9].any() and not reports[9].accepted and reports[9].proposal is None
+    stacked = np.stack(list(final.values())).astype(int)
+    assert stacked.sum(axis=0).max() <= 1
+    for object_id in (1, 2, 3):
+        assert reports[object_id].proposal in ("hq", "sam1", "sam2", "sam3")
+        assert reports[object_id].accepted == (reports[object_id].iou > 0.0)

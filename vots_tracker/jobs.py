@@ -1,0 +1,364 @@
+"""End-to-end jobs: ``vots-tracker smoke`` (offline toolkit cycle) and ``vots-tracker evaluate`` (the real run).
+
+Both print their results as plain ``key: value`` lines on stdout (logs go to stderr and
+to ``<workspace>/logs/vots-tracker/``) and exit non-zero if any step failed or any
+sequence/object lacks results: the toolkit itself exits 0 in those cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from . import toolkit
+from . import workspace as wsmod
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+SMOKE_TRACKERS = tuple(wsmod.SMOKE_TRACKERS)
+DEFAULT_SMOKE_WORKSPACE = "smoke-workspace"
+DEFAULT_WORKSPACE = "workspace"
+DEFAULT_TRACKER = "hqsam_gate"
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# smoke
+# --------------------------------------------------------------------------------------
+
+
+def run_smoke(
+    workspace: os.PathLike = DEFAULT_SMOKE_WORKSPACE,
+    sequences: int = 2,
+    frames: int = 12,
+    size: Tuple[int, int] = (320, 240),
+    objects: int = 3,
+    trackers: Sequence[str] = SMOKE_TRACKERS,
+    keep: bool = False,
+    skip_test: bool = False,
+    echo: bool = False,
+) -> int:
+    """The whole toolkit cycle offline; returns the exit code (0 only if everything checked out)."""
+    ws = Path(workspace).expanduser().resolve()
+    failures: List[str] = []
+    started = time.monotonic()
+
+    if keep and (ws / "config.yaml").is_file():
+        logger.info("--keep: reusing %s (existing results are kept; vot evaluate skips them)", ws)
+        if not wsmod.sequences_present(ws):
+            raise UserError(f"{ws} has no sequences/list.txt; run without --keep to recreate it")
+    else:
+        _refuse_foreign_workspace(ws)
+        wsmod.init_workspace(ws, synthetic=sequences, frames=frames, size=size, objects=objects, force=True)
+    _out(f"workspace: {ws}")
+    toolkit.set_numba_cache(ws)
+    first_sequence = ws / "sequences" / _first_sequence(ws)
+
+    evaluated: List[str] = []
+    for tracker in trackers:
+        if not skip_test:
+            try:
+                run = toolkit.run_vot(
+                    ["--registry", str(ws), "test", tracker, "--sequence", str(first_sequence)],
+                    ws, f"test-{tracker}", offline=True, echo=echo,
+                )
+                if "Test concluded successfuly" not in run.log.read_text(encoding="utf-8", errors="replace"):
+                    raise toolkit.ToolkitError(
+                        f"`{run.command}` did not conclude: {_summary(run.log)}; log: {run.log}"
+                    )
+                _out(f"test {tracker}: ok ({run.seconds:.0f} s)")
+            except UserError as exc:
+                failures.append(f"vot test {tracker}: {exc}")
+                _out(f"test {tracker}: FAILED")
+                continue
+        try:
+            run = toolkit.run_vot(
+                ["evaluate", "--workspace", str(ws), tracker], ws, f"evaluate-{tracker}", offline=True, echo=echo
+            )
+            problems = toolkit.check_results(ws, tracker)
+            if problems:
+                raise toolkit.ToolkitError(
+                    f"{len(problems)} missing/bad result(s) ({_summary(run.log)}; log: {run.log}):\n"
+                    + "\n".join(f"    {p}" for p in problems)
+                )
+            _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
+            evaluated.append(tracker)
+        except UserError as exc:
+            failures.append(f"vot evaluate {tracker}: {exc}")
+            _out(f"evaluate {tracker}: FAILED")
+
+    if evaluated:
+        name = "smoke-" + datetime.now().strftime("%Y%m%d-%H%M%S")
+        toolkit.clear_cache(ws)  # results may have been re-run under the same names
+        try:
+            toolkit.run_vot(
+                ["analysis", "--workspace", str(ws), "--format", "json", "--name", name, *evaluated],
+                ws, "analysis", offline=True, echo=echo,
+            )
+            path = toolkit.analysis_json(ws, name)
+            _out(f"analysis: {path}")
+            for tracker in evaluated:
+                q = toolkit.read_quality(path, tracker)
+                _out(f"Q {tracker}: {q:.4f}")
+        except UserError as exc:
+            failures.append(f"vot analysis: {exc}")
+            _out("analysis: FAILED")
+        try:
+            toolkit.run_vot(
+                ["report", "--workspace", str(ws), "--format", "html", "--name", name, *evaluated],
+                ws, "report", offline=True, echo=echo,
+            )
+            report = ws / "reports" / name / "report.html"
+            if not report.is_file():
+                raise toolkit.ToolkitError(f"vot report wrote no {report}")
+            _out(f"report: {report}")
+        except UserError as exc:
+            failures.append(f"vot report: {exc}")
+            _out("report: FAILED")
+        for tracker in evaluated:
+            try:
+                _out(f"pack {tracker}: {pack(ws, tracker, offline=True, echo=echo)}")
+            except UserError as exc:
+                failures.append(f"vot pack {tracker}: {exc}")
+                _out(f"pack {tracker}: FAILED")
+
+    elapsed = time.monotonic() - started
+    if failures:
+        for failure in failures:
+            logger.error("%s", failure)
+        _out(f"smoke: FAILED ({len(failures)} step(s), {elapsed:.0f} s); logs under {ws / toolkit.LOG_DIR}")
+        return 1
+    _out(f"smoke: OK ({elapsed:.0f} s)")
+    return 0
+
+
+def _refuse_foreign_workspace(ws: Path) -> None:
+    """The smoke job recreates its workspace (deleting sequences/ and results/): never a real one."""
+    config = ws / "config.yaml"
+    if not config.is_file():
+        return
+    import yaml
+
+    with open(config, "r", encoding="utf-8") as handle:
+        stack = (yaml.safe_load(handle) or {}).get("stack")
+    if stack != wsmod.OFFLINE_STACK:
+        raise UserError(
+            f"{ws} is a workspace for stack {stack!r}, not a smoke workspace; the smoke job would delete its "
+            "sequences and results: choose another --workspace"
+        )
+
+
+def _first_sequence(ws: Path) -> str:
+    names = [n.strip() for n in (ws / "sequences" / "list.txt").read_text(encoding="utf-8").splitlines() if n.strip()]
+    if not names:
+        raise UserError(f"{ws}/sequences/list.txt lists no sequences")
+    return names[0]
+
+
+def _summary(log: Path, limit: int = 3) -> str:
+    errors = toolkit.toolkit_errors(log)
+    if not errors:
+        return "no error in the toolkit log"
+    return " | ".join(errors[-limit:])
+
+
+def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> Path:
+    """``vot pack`` and return the archive it wrote (ToolkitError if none)."""
+    since = time.time()
+    run = toolkit.run_vot(["pack", "--workspace", str(ws), tracker], ws, f"pack-{tracker}", offline=offline, echo=echo)
+    archive = toolkit.newest_pack(ws, tracker, since)
+    if archive is None:
+        raise toolkit.ToolkitError(f"vot pack wrote no {tracker}_*.zip into {ws} ({_summary(run.log)}); log: {run.log}")
+    return archive
+
+
+# --------------------------------------------------------------------------------------
+# evaluate (the main job)
+# --------------------------------------------------------------------------------------
+
+
+def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
+    """The TrackerConfig a trackers.ini entry runs (its preset plus the flags on its command)."""
+    from .config import add_tracker_arguments, config_from_args
+
+    entries = {e.name: e for e in wsmod.read_root_trackers(root_trackers)}
+    if tracker not in entries:
+        raise UserError(f"unknown tracker {tracker!r}; trackers.ini defines: {', '.join(entries)}")
+    args = list(entries[tracker].args)
+    if not args or args[0] != "serve":
+        raise UserError(f"trackers.ini [{tracker}] does not run `vots_tracker serve` (args: {args})")
+    parser = argparse.ArgumentParser(prog=f"trackers.ini [{tracker}]", add_help=False)
+    add_tracker_arguments(parser)
+    try:
+        namespace = parser.parse_args(args[1:])
+    except SystemExit:  # argparse already printed what is wrong
+        raise UserError(f"trackers.ini [{tracker}]: invalid serve arguments {' '.join(args[1:])}") from None
+    return config_from_args(namespace)
+
+
+def required_checkpoints(config) -> List[str]:
+    """Checkpoint names (or paths) the config loads: DMAOT's, and HQ-SAM's when it refines."""
+    from .weights.registry import default_dmaot_checkpoint, default_sam_checkpoint
+
+    names = [config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)]
+    if config.refine:
+        names.append(config.sam_checkpoint or default_sam_checkpoint(config.sam))
+    return names
+
+
+def ensure_checkpoints(names: Sequence[str], weights_dir: Path, mirror: Optional[str] = None) -> List[Path]:
+    """Download (if missing or RANDOM) and verify official checkpoints; stop at the first failure.
+
+    A failed download raises the weights module's error, one line naming the file, its
+    URL and where to put it by hand.
+    """
+    from .weights import registry
+    from .weights.download import download, mirror_urls
+
+    mirror = mirror if mirror is not None else os.environ.get("VOTS_TRACKER_WEIGHTS_MIRROR")
+    paths = []
+    for name in names:
+        given = Path(name).expanduser()
+        if given.is_file():  # an explicit path in the preset: use as is
+            if registry.is_random(given):
+                raise UserError(f"checkpoint {given} holds RANDOM weights (init-random); the evaluation needs real ones")
+            paths.append(given.resolve())
+            continue
+        entry = registry.get_entry(name)
+        path = weights_dir / entry.filename
+        if path.is_file() and not registry.is_random(path):
+            registry.verify_file(path, entry)
+            logger.info("checkpoint %s present and verified", path)
+        else:
+            if path.is_file():
+                logger.warning("%s holds RANDOM weights; downloading the official file over it", path)
+            logger.info("downloading %s from %s into %s", entry.filename, entry.url, weights_dir)
+            path = download(entry, weights_dir, urls=mirror_urls(entry, mirror) if mirror else None)
+        paths.append(path)
+    return paths
+
+
+def run_evaluate(
+    workspace: os.PathLike = DEFAULT_WORKSPACE,
+    tracker: str = DEFAULT_TRACKER,
+    weights_dir: Optional[os.PathLike] = None,
+    force: bool = False,
+    echo: bool = True,
+) -> int:
+    """Official checkpoints, a VOTS2024 workspace, ``vot evaluate``, completeness check, ``vot pack``."""
+    from .weights.registry import default_weights_dir
+
+    config = tracker_config(tracker)
+    folder = Path(weights_dir or config.weights_dir or default_weights_dir()).expanduser().resolve()
+    names = required_checkpoints(config)
+    _out(f"tracker: {tracker} (checkpoints: {', '.join(names)}; weights: {folder})")
+    for path in ensure_checkpoints(names, folder):
+        _out(f"checkpoint: {path}")
+
+    ws = Path(workspace).expanduser().resolve()
+    stack = None
+    if (ws / "config.yaml").is_file():
+        import yaml
+
+        with open(ws / "config.yaml", "r", encoding="utf-8") as handle:
+            stack = (yaml.safe_load(handle) or {}).get("stack")
+    # (re)write config.yaml and trackers.ini; sequences and results are kept
+    wsmod.init_workspace(ws, stack=stack, weights_dir=folder, force=True)
+    _out(f"workspace: {ws}")
+    wsmod.download_sequences(ws)
+    toolkit.set_numba_cache(ws)
+
+    # --persist: a sequence on which the tracker fails does not stop the others; the
+    # completeness check below lists it and a re-run fills just the gaps.
+    args = ["evaluate", "--workspace", str(ws), "--persist", tracker] + (["--force"] if force else [])
+    run = toolkit.run_vot(args, ws, f"evaluate-{tracker}", echo=echo)
+    problems = toolkit.check_results(ws, tracker)
+    if problems:
+        for problem in problems[:50]:
+            _out(f"missing: {problem}")
+        if len(problems) > 50:
+            _out(f"missing: ... and {len(problems) - 50} more")
+        raise toolkit.ToolkitError(
+            f"results of {tracker} are incomplete ({len(problems)} problem(s); {_summary(run.log)}); "
+            f"rerun `vots-tracker evaluate` to fill the gaps; log: {run.log}"
+        )
+    _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
+    _out(f"pack {tracker}: {pack(ws, tracker, echo=echo)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+
+
+def register(subparsers) -> None:
+    smoke = subparsers.add_parser(
+        "smoke",
+        help="offline toolkit cycle on synthetic sequences and random-init weights",
+        description=(
+            "Fully offline: workspace init --synthetic, then for dmaot_smoke and hqsam_gate_smoke "
+            "vot test, vot evaluate and a results-completeness check, then vot analysis (prints Q), "
+            "vot report --format html and vot pack (prints the archive). Exits 1 if any step failed "
+            "or any sequence/object lacks results."
+        ),
+    )
+    smoke.add_argument("--workspace", default=DEFAULT_SMOKE_WORKSPACE, metavar="DIR",
+                       help=f"workspace folder, recreated from scratch [{DEFAULT_SMOKE_WORKSPACE}]")
+    smoke.add_argument("--sequences", type=int, default=2, metavar="N", help="synthetic sequences [2]")
+    smoke.add_argument("--frames", type=int, default=12, metavar="F", help="frames per sequence [12]")
+    smoke.add_argument("--size", default="320x240", metavar="WxH", help="frame size [320x240]")
+    smoke.add_argument("--objects", type=int, default=3, metavar="K", help="objects per sequence [3]")
+    smoke.add_argument("--tracker", action="append", dest="trackers", choices=SMOKE_TRACKERS,
+                       help="run only this smoke tracker (repeatable) [both]")
+    smoke.add_argument("--keep", action="store_true",
+                       help="reuse an existing smoke workspace and its results instead of recreating it")
+    smoke.add_argument("--skip-test", action="store_true", help="skip `vot test`")
+    smoke.add_argument("--verbose", action="store_true", help="copy the toolkit's output to stderr")
+    smoke.set_defaults(func=_cmd_smoke)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="the main job: official weights, VOTS2024 workspace, vot evaluate, completeness check, vot pack",
+        description=(
+            "Download and verify the official checkpoints of the tracker's preset, initialise a VOTS2024 "
+            "workspace from workspace_template/ (sequences are downloaded by the toolkit: online only), run "
+            "vot evaluate, check that every sequence and object has results, and run vot pack. Offline, it "
+            "stops at the first missing download with a message naming the file, its URL and where to put it."
+        ),
+    )
+    evaluate.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR",
+                          help=f"workspace folder [{DEFAULT_WORKSPACE}]")
+    evaluate.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"trackers.ini entry [{DEFAULT_TRACKER}]")
+    evaluate.add_argument("--weights-dir", default=None, metavar="DIR",
+                          help="checkpoint folder [$VOTS_TRACKER_WEIGHTS or the user cache dir]")
+    evaluate.add_argument("--force", action="store_true", help="re-run sequences that already have results")
+    evaluate.add_argument("--quiet", action="store_true", help="do not copy the toolkit's output to stderr")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_smoke(args) -> int:
+    return run_smoke(
+        args.workspace,
+        sequences=args.sequences,
+        frames=args.frames,
+        size=wsmod._parse_size(args.size),
+        objects=args.objects,
+        trackers=args.trackers or SMOKE_TRACKERS,
+        keep=args.keep,
+        skip_test=args.skip_test,
+        echo=args.verbose,
+    )
+
+
+def _cmd_evaluate(args) -> int:
+    return run_evaluate(args.workspace, args.tracker, args.weights_dir, force=args.force, echo=not args.quiet)

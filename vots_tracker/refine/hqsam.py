@@ -1,0 +1,220 @@
+"""HQ-SAM (the official ``segment-anything-hq`` package) as a batched mask proposer.
+
+The image embedding (and HQ-SAM's early-layer feature fusion, which depends only
+on the image) is computed once per frame by :meth:`HQSamRefiner.embed`; all
+objects' prompts are then decoded in ONE mask-decoder call by
+:meth:`HQSamRefiner.propose`, which exposes every output token rather than the
+single mask ``SamPredictor`` returns.
+
+Proposal modes (decoder tokens: 0 = SAM single-mask, 1-3 = SAM multimask, 4 = HQ):
+  - ``all`` (default): the HQ mask and SAM's three multimask masks, K = 4;
+  - ``hq``: the HQ mask alone, K = 1;
+  - ``single``: exactly what ``SamPredictor.predict_torch(multimask_output=True)``
+    returns (the best SAM multimask token by predicted IoU, plus the HQ logits),
+    K = 1: the original research scripts' one candidate;
+  - an int K in 1..4: the first K of (hq, sam1, sam2, sam3); 4 equals ``all``.
+The HQ token has no IoU head of its own; its score is the single-mask token's
+predicted IoU (both describe the whole prompted object).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .prompts import interior_point, mask_logits
+
+log = logging.getLogger(__name__)
+
+SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
+PROMPTS = ("box", "box+mask", "box+points")
+TOKEN_ORDER = ("hq", "sam1", "sam2", "sam3")
+_TOKEN_INDEX = {"sam0": 0, "sam1": 1, "sam2": 2, "sam3": 3, "hq": 4}
+
+
+class HQSamCheckpointError(UserError):
+    """An HQ-SAM checkpoint file cannot be used; the message names the file."""
+
+
+def official_file_name(size: str) -> str:
+    return f"sam_hq_{size}.pth"
+
+
+def build_sam(size: str):
+    """The HQ-SAM model of a given size with random parameters (eval mode)."""
+    from segment_anything_hq import sam_model_registry
+
+    if size not in SIZES:
+        raise UserError(f"unknown HQ-SAM size {size!r} (known: {', '.join(SIZES)})")
+    return sam_model_registry[size](checkpoint=None).eval()
+
+
+def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
+    """Build HQ-SAM and load an official checkpoint strictly; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise HQSamCheckpointError(f"HQ-SAM checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise HQSamCheckpointError(f"cannot read HQ-SAM checkpoint {path}: {error}") from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise HQSamCheckpointError(f"HQ-SAM checkpoint {path} is not a plain state dict of tensors")
+    model = build_sam(size)
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise HQSamCheckpointError(
+            f"HQ-SAM checkpoint {path} does not match {size}: "
+            f"{len(missing)} missing key(s) {missing[:8]}, {len(unexpected)} unexpected key(s) {unexpected[:8]}"
+        )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:  # shape mismatches
+        raise HQSamCheckpointError(f"HQ-SAM checkpoint {path} does not match {size}: {error}") from error
+    return model.to(device)
+
+
+def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int = 0) -> Path:
+    """Write a RANDOM-init HQ-SAM state dict in the official format (for tests and smoke runs)."""
+    path = Path(path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_sam(size)
+    tmp = path.with_name(path.name + ".random-tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    log.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
+    return path
+
+
+def proposal_tokens(mode: Union[str, int]) -> Tuple[str, ...]:
+    """Names of the proposals a mode yields, in gate order (first wins ties)."""
+    if isinstance(mode, str) and mode.isdigit():
+        mode = int(mode)
+    if mode == "all":
+        return TOKEN_ORDER
+    if mode == "hq":
+        return ("hq",)
+    if mode == "single":
+        return ("single",)
+    if isinstance(mode, int) and 1 <= mode <= len(TOKEN_ORDER):
+        return TOKEN_ORDER[:mode]
+    raise UserError(f"proposals must be all, hq, single or 1..4, got {mode!r}")
+
+
+@dataclass
+class FrameEmbedding:
+    """Everything HQ-SAM needs from a frame, computed once and shared by all objects."""
+
+    features: torch.Tensor  # (1, 256, 64, 64) image embedding
+    hq_features: torch.Tensor  # (1, 32, 256, 256) HQ fusion of the embedding and early ViT features
+    input_size: Tuple[int, int]  # resized image (longest side 1024), before padding
+    original_size: Tuple[int, int]  # frame (H, W)
+
+
+@dataclass
+class Proposals:
+    masks: np.ndarray  # (N, K, H, W) bool at frame size
+    scores: np.ndarray  # (N, K) predicted IoU
+    names: Tuple[str, ...]  # (K,)
+
+
+class HQSamRefiner:
+    """A loaded HQ-SAM and how to prompt it; holds no per-sequence state."""
+
+    def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
+                 proposals: Union[str, int] = "all", amp: Optional[str] = None):
+        from segment_anything_hq.utils.transforms import ResizeLongestSide
+
+        if prompt not in PROMPTS:
+            raise UserError(f"prompt must be one of {', '.join(PROMPTS)}, got {prompt!r}")
+        self.size = size
+        self.device = torch.device(device)
+        self.model = load_sam(size, checkpoint, self.device)
+        self.prompt = prompt
+        self.names = proposal_tokens(proposals)
+        self.amp = amp
+        self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
+
+    def _autocast(self):
+        if self.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16)
+        return contextlib.nullcontext()
+
+    def embed(self, frame: np.ndarray) -> FrameEmbedding:
+        """Image embedding of an HxWx3 uint8 RGB frame (safe to run in a worker thread)."""
+        resized = self.transform.apply_image(frame)  # the predictor's own resize, for identical numbers
+        image = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
+        decoder = self.model.mask_decoder
+        with self._autocast():
+            features, interm = self.model.image_encoder(self.model.preprocess(image))
+            hq_features = decoder.embedding_encoder(features) + decoder.compress_vit_feat(interm[0].permute(0, 3, 1, 2))
+        return FrameEmbedding(features, hq_features, tuple(resized.shape[:2]), tuple(frame.shape[:2]))
+
+    def propose(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
+                prompt: Optional[str] = None) -> Proposals:
+        """Decode K proposals for N objects in one batch: boxes (N,4) xyxy in frame pixels."""
+        prompt = prompt or self.prompt
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        count = boxes.shape[0]
+        height, width = emb.original_size
+        if count == 0:
+            return Proposals(np.zeros((0, len(self.names), height, width), bool), np.zeros((0, len(self.names))), self.names)
+        if prompt != "box" and (coarse is None or len(coarse) != count):
+            raise ValueError(f"prompt {prompt!r} needs one coarse mask per box")
+        box_input = torch.as_tensor(self.transform.apply_boxes(boxes, emb.original_size), device=self.device)
+        points = None
+        if prompt == "box+points":
+            coords = np.stack([_point_or_box_centre(mask, box) for mask, box in zip(coarse, boxes)])[:, None, :]
+            coords = torch.as_tensor(self.transform.apply_coords(coords, emb.original_size), device=self.device)
+            points = (coords, torch.ones((count, 1), dtype=torch.int, device=self.device))
+        mask_input = None
+        if prompt == "box+mask":
+            logits = np.stack([mask_logits(mask, emb.input_size) for mask in coarse])[:, None]
+            mask_input = torch.as_tensor(logits, device=self.device)
+        with self._autocast():
+            sparse, dense = self.model.prompt_encoder(points=points, boxes=box_input, masks=mask_input)
+            low_res, iou = self.model.mask_decoder.predict_masks(
+                image_embeddings=emb.features,
+                image_pe=self.model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                hq_features=emb.hq_features,
+            )
+        low_res, scores = self._select(low_res.float(), iou.float())
+        masks = self.model.postprocess_masks(low_res, emb.input_size, emb.original_size) > self.model.mask_threshold
+        return Proposals(masks.cpu().numpy(), scores.cpu().numpy(), self.names)
+
+    def _select(self, low_res: torch.Tensor, iou: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.names == ("single",):
+            best = torch.argmax(iou[:, 1:4], dim=1) + 1
+            rows = torch.arange(low_res.shape[0], device=low_res.device)
+            masks = low_res[rows, best] + low_res[:, _TOKEN_INDEX["hq"]]
+            return masks[:, None], iou[rows, best][:, None]
+        index = [_TOKEN_INDEX[name] for name in self.names]
+        # The HQ token has no IoU head; use the single-mask token's score (module docstring).
+        score_index = [0 if i == _TOKEN_INDEX["hq"] else i for i in index]
+        return low_res[:, index], iou[:, score_index]
+
+
+def _point_or_box_centre(mask: Optional[np.ndarray], box: np.ndarray) -> np.ndarray:
+    point = interior_point(mask) if mask is not None else None
+    if point is None:
+        point = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float32)
+    return point
+
+
+__all__: List[str] = [
+    "FrameEmbedding", "HQSamCheckpointError", "HQSamRefiner", "Proposals", "SIZES",
+    "build_sam", "load_sam", "official_file_name", "proposal_tokens", "write_random_checkpoint",
+]

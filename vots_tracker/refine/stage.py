@@ -1,0 +1,97 @@
+"""Per-sequence refinement: prompts from DMAOT masks, one batched decode, gate, re-detection, overlaps."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple, Union
+
+import numpy as np
+
+from .gate import gate
+from .hqsam import FrameEmbedding, HQSamRefiner
+from .overlap import resolve_overlaps
+from .prompts import clip_box, mask_box
+from .redetect import RedetectOptions, Redetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefineOptions:
+    tau: float = 0.59
+    prompt: str = "box"
+    proposals: Union[str, int] = "all"
+    resolve_overlaps: bool = True
+    redetect: bool = False
+    redetect_options: RedetectOptions = field(default_factory=RedetectOptions)
+
+
+@dataclass
+class ObjectReport:
+    """What refinement did to one object on one frame (debug logs, analysis)."""
+
+    accepted: bool
+    iou: float
+    proposal: Optional[str]
+    redetected: bool = False
+
+
+class RefinementSession:
+    """Refinement state of one sequence (re-detection filters); the refiner itself is shared."""
+
+    def __init__(self, refiner: HQSamRefiner, options: Optional[RefineOptions] = None):
+        self.refiner = refiner
+        self.options = options or RefineOptions()
+        self.redetector = Redetector(self.options.redetect_options) if self.options.redetect else None
+
+    def refine(self, emb: FrameEmbedding, coarse: Dict[int, np.ndarray]) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
+        ids = list(coarse)
+        final = {i: np.asarray(coarse[i], dtype=bool) for i in ids}
+        reports = {i: ObjectReport(False, 0.0, None) for i in ids}
+        height, width = emb.original_size
+
+        # Gate: only objects DMAOT still sees; tau >= 1 can never accept, so skip decoding.
+        present = [i for i in ids if final[i].any()]
+        if present and self.options.tau < 1.0:
+            boxes = np.stack([clip_box(mask_box(final[i]), height, width) for i in present])
+            stacked = np.stack([final[i] for i in present])
+            proposals = self.refiner.propose(emb, boxes, stacked)
+            decision = gate(proposals.masks, stacked, self.options.tau)
+            for n, object_id in enumerate(present):
+                index = int(decision.index[n])
+                name = proposals.names[index] if index >= 0 else None
+                reports[object_id] = ObjectReport(bool(decision.accepted[n]), float(decision.iou[n]), name)
+                final[object_id] = decision.masks[n]
+
+        if self.redetector is not None:
+            self._redetect(emb, final, reports)
+
+        if self.options.resolve_overlaps and len(ids) > 1:
+            resolved = resolve_overlaps(np.stack([final[i] for i in ids]), np.stack([coarse[i] for i in ids]))
+            final = {object_id: resolved[n] for n, object_id in enumerate(ids)}
+
+        if self.redetector is not None:
+            self.redetector.observe(final)
+        for object_id, report in reports.items():
+            log.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
+                      report.accepted, report.iou, report.proposal, report.redetected)
+        return final, reports
+
+    def _redetect(self, emb: FrameEmbedding, final: Dict[int, np.ndarray], reports: Dict[int, ObjectReport]) -> None:
+        lost = self.redetector.lost_boxes(final)
+        if not lost:
+            return
+        lost_ids = list(lost)
+        # Lost objects have no mask to prompt with: box prompts only.
+        proposals = self.refiner.propose(emb, np.stack([lost[i] for i in lost_ids]), prompt="box")
+        for n, object_id in enumerate(lost_ids):
+            others = np.zeros(emb.original_size, dtype=bool)
+            for other_id, mask in final.items():
+                if other_id != object_id:
+                    others |= mask
+            index = self.redetector.accept(object_id, proposals.masks[n], proposals.scores[n], others)
+            if index is not None:
+                final[object_id] = proposals.masks[n, index]
+                reports[object_id] = ObjectReport(True, 0.0, proposals.names[index], redetected=True)
+                log.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])

@@ -1,0 +1,360 @@
+"""VOT toolkit hygiene: run ``vot`` steps with logs, check results, read Q.
+
+The toolkit exits 0 when a tracker crashes, results are missing or an analysis
+produces nothing, so every step here is checked from its *outputs*:
+
+* :func:`check_results` lists every sequence/object whose result trajectory is
+  missing, unreadable or of the wrong length (per the stack's experiments);
+* :func:`run_vot` runs a ``vot`` subcommand in a subprocess, with the workspace's
+  ``NUMBA_CACHE_DIR`` (``<workspace>/.numba-cache``: numba compiles the analysis
+  code once, ~30 s, instead of on every run), a non-interactive matplotlib backend,
+  the toolkit's update check (a GitHub request) switched off and, optionally,
+  dataset downloads turned into errors; the full output goes to a log file;
+* :func:`clear_cache` removes ``<workspace>/cache`` (the analysis cache is keyed by
+  tracker/sequence names, not by result content: re-run results would be ignored);
+* :func:`read_quality` reads Q (``average_accuracy``) from ``vot analysis`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+NUMBA_CACHE = ".numba-cache"
+LOG_DIR = Path("logs") / "vots-tracker"
+
+# Runs the toolkit CLI with the update check (a GitHub request on every command) disabled
+# and, with VOTS_TRACKER_NO_DOWNLOAD=1, with dataset downloads turned into errors.
+_VOT_BOOTSTRAP = (
+    "import os, sys, vot.utilities.cli as cli; cli.check_updates = lambda: (False, None)\n"
+    "if os.environ.get('VOTS_TRACKER_NO_DOWNLOAD') == '1':\n"
+    "    import vot.dataset\n"
+    "    def _refuse(url, *a, **k):\n"
+    "        raise RuntimeError('vots-tracker: offline run refused to download ' + str(url))\n"
+    "    vot.dataset.download_dataset = _refuse\n"
+    "sys.argv[0] = 'vot'\n"
+    "cli.main()\n"
+)
+
+
+class ToolkitError(UserError):
+    """A toolkit step failed (the message names the step and its log)."""
+
+
+# --------------------------------------------------------------------------------------
+# environment, cache
+# --------------------------------------------------------------------------------------
+
+
+def toolkit_env(workspace: os.PathLike, offline: bool = False, base: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """Environment for toolkit subprocesses of a workspace."""
+    env = dict(os.environ if base is None else base)
+    workspace = Path(workspace).resolve()
+    env.setdefault("NUMBA_CACHE_DIR", str(workspace / NUMBA_CACHE))
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if offline:
+        env["VOTS_TRACKER_NO_DOWNLOAD"] = "1"
+    return env
+
+
+def set_numba_cache(workspace: os.PathLike) -> Path:
+    """Point numba's on-disk cache at ``<workspace>/.numba-cache`` for this process (in-process analyses)."""
+    path = Path(workspace).resolve() / NUMBA_CACHE
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(path))
+    return Path(os.environ["NUMBA_CACHE_DIR"])
+
+
+def clear_cache(workspace: os.PathLike) -> bool:
+    """Remove ``<workspace>/cache`` (stale analysis results); True if something was removed."""
+    cache = Path(workspace) / "cache"
+    if cache.exists():
+        shutil.rmtree(cache)
+        logger.info("cleared the analysis cache %s", cache)
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------------------
+# running vot
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class VotRun:
+    args: List[str]
+    returncode: int
+    log: Path
+    seconds: float
+    tail: str
+
+    @property
+    def command(self) -> str:
+        return "vot " + " ".join(self.args)
+
+
+def vot_command(args: Sequence[str]) -> List[str]:
+    """argv that runs ``vot ARGS`` with the current interpreter (and the bootstrap above)."""
+    return [sys.executable, "-c", _VOT_BOOTSTRAP, *args]
+
+
+def run_vot(
+    args: Sequence[str],
+    workspace: os.PathLike,
+    log_name: str,
+    offline: bool = False,
+    echo: bool = False,
+    timeout: Optional[float] = None,
+    cwd: Optional[os.PathLike] = None,
+) -> VotRun:
+    """Run ``vot ARGS`` (cwd: the workspace), writing stdout+stderr to ``<ws>/logs/vots-tracker/<log_name>.log``.
+
+    Raises ToolkitError if the process exits non-zero or times out (exit 0 proves nothing:
+    check outputs). ``echo`` copies the output to stderr as it comes.
+    """
+    workspace = Path(workspace).resolve()
+    log_dir = workspace / LOG_DIR
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{log_name}.log"
+    argv = vot_command(args)
+    logger.info("running: vot %s  (log: %s)", " ".join(args), log_path)
+    start = time.monotonic()
+    lines: List[str] = []
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(f"$ vot {' '.join(args)}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            cwd=str(cwd or workspace),
+            env=toolkit_env(workspace, offline=offline),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        )
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                lines.append(line)
+                if len(lines) > 400:
+                    del lines[:200]
+                if echo:
+                    sys.stderr.write(line)
+                if timeout is not None and time.monotonic() - start > timeout:
+                    proc.kill()
+                    break
+            proc.wait(timeout=None if timeout is None else max(1.0, timeout - (time.monotonic() - start)))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    seconds = time.monotonic() - start
+    tail = "".join(lines[-40:])
+    run = VotRun(list(args), proc.returncode, log_path, seconds, tail)
+    if timeout is not None and seconds > timeout:
+        raise ToolkitError(f"`{run.command}` ran past {timeout:.0f} s and was stopped; log: {log_path}")
+    if proc.returncode != 0:
+        raise ToolkitError(f"`{run.command}` exited {proc.returncode}; log: {log_path}\n{_indent(tail)}")
+    logger.info("finished: vot %s (%.1f s)", " ".join(args), seconds)
+    return run
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def toolkit_errors(log_path: os.PathLike) -> List[str]:
+    """Error lines the toolkit logged (it exits 0 anyway): tracker errors, tracebacks, failed steps."""
+    markers = ("Error", "error", "Traceback", "Exception", "interrupted", "not complete", "Unable to")
+    out = []
+    try:
+        text = Path(log_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines()[1:]:
+        line = _ANSI.sub("", line).strip()
+        if any(m in line for m in markers):
+            out.append(line)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# results completeness
+# --------------------------------------------------------------------------------------
+
+
+def load_workspace(workspace: os.PathLike, allow_download: bool = False):
+    """Load a toolkit workspace in-process; refuses to trigger the toolkit's dataset download."""
+    from .workspace import sequences_present
+
+    workspace = Path(workspace).resolve()
+    if not (workspace / "config.yaml").is_file():
+        raise UserError(f"{workspace} is not a workspace (no config.yaml); run `vots-tracker workspace init`")
+    if not allow_download and not sequences_present(workspace):
+        raise UserError(
+            f"{workspace}/sequences/list.txt is missing: loading this workspace would download the dataset"
+        )
+    from vot.workspace import Workspace
+
+    return Workspace.load(str(workspace))
+
+
+def check_results(workspace, tracker: str) -> List[str]:
+    """Human-readable problems with a tracker's results in a workspace (empty list: complete).
+
+    For every experiment of the stack, every (transformed) sequence, every object and
+    every repetition: a result trajectory must exist, be readable and have one entry
+    per frame. (The toolkit marks frame 1 as initialisation for every object, also
+    for objects that appear later, so that frame says nothing about arrival.)
+    ``workspace`` is a path or an already loaded toolkit Workspace.
+    """
+    from vot.tracker import Trajectory
+
+    ws = load_workspace(workspace) if isinstance(workspace, (str, os.PathLike)) else workspace
+    try:
+        trk = ws.registry.resolve(tracker, storage=ws.storage.substorage("results"), skip_unknown=False)[0]
+    except Exception as exc:
+        raise UserError(
+            f"tracker {tracker!r} is not in the workspace registry ({', '.join(ws.registry.identifiers())}): {exc}"
+        ) from exc
+
+    problems: List[str] = []
+    if len(ws.dataset) == 0:
+        return [f"{ws.directory}: the workspace has no sequences"]
+    for experiment in ws.stack:
+        repetitions = int(getattr(experiment, "repetitions", 1) or 1)
+        for sequence in experiment.transform(ws.dataset):
+            where = f"{trk.reference}/{experiment.identifier}/{sequence.name}"
+            try:
+                complete, _files, results = experiment.scan(trk, sequence)
+            except Exception as exc:  # corrupt folder etc.
+                problems.append(f"{where}: cannot scan results ({type(exc).__name__}: {exc})")
+                continue
+            objects = list(sequence.objects())
+            multiobject = len(objects) > 1
+            for oid in objects:
+                prefix = f"{sequence.name}_{oid}" if multiobject else sequence.name
+                for rep in range(1, repetitions + 1):
+                    name = f"{prefix}_{rep:03d}"
+                    label = f"{where}: object {oid}" + (f" repetition {rep}" if repetitions > 1 else "")
+                    if not Trajectory.exists(results, name):
+                        if rep > 1 and _can_stop(experiment, trk, sequence):
+                            break  # deterministic tracker: the toolkit stops after 3 identical runs
+                        problems.append(f"{label}: no result file ({name}.bin/.txt)")
+                        continue
+                    try:
+                        trajectory = Trajectory.read(results, name)
+                    except Exception as exc:
+                        problems.append(f"{label}: unreadable result {name} ({type(exc).__name__}: {exc})")
+                        continue
+                    if len(trajectory) != len(sequence):
+                        problems.append(
+                            f"{label}: result {name} has {len(trajectory)} frames, the sequence has {len(sequence)}"
+                        )
+                        continue
+            if complete is False and not any(p.startswith(where) for p in problems):
+                problems.append(f"{where}: the toolkit reports the results as incomplete")
+    return problems
+
+
+def _can_stop(experiment, tracker, sequence) -> bool:
+    try:
+        return bool(experiment._can_stop(tracker, sequence))
+    except Exception:
+        return False
+
+
+# --------------------------------------------------------------------------------------
+# analysis output
+# --------------------------------------------------------------------------------------
+
+
+def newest(paths: Sequence[Path]) -> Optional[Path]:
+    paths = [p for p in paths if p.exists()]
+    return max(paths, key=lambda p: p.stat().st_mtime) if paths else None
+
+
+def analysis_json(workspace: os.PathLike, name: Optional[str] = None) -> Path:
+    """The JSON written by ``vot analysis [--name NAME]`` (the newest one without a name)."""
+    folder = Path(workspace) / "analysis"
+    if name:
+        candidates = [folder / f"{name}.json", folder / name / "results.json"]
+        found = [p for p in candidates if p.is_file()]
+        if not found:
+            found = sorted(folder.glob(f"{name}*.json"))
+        if not found:
+            raise ToolkitError(f"vot analysis wrote no {folder}/{name}.json")
+        return found[0]
+    found = newest(list(folder.glob("*.json")) + list(folder.glob("*/*.json")))
+    if found is None:
+        raise ToolkitError(f"vot analysis wrote no JSON under {folder}")
+    return found
+
+
+def read_quality(path: os.PathLike, tracker: str, experiment: str = "baseline", analysis: str = "Quality") -> float:
+    """Q (``average_accuracy``) of ``tracker`` from a ``vot analysis --format json`` file.
+
+    Layout (vot-toolkit 0.9.0 ``generate_serialized``): ``results[experiment]`` holds
+    ``parameters.analyses`` (name/type per analysis) and ``results``, a list aligned with
+    the analyses, each a list over ``trackers`` (document order) of value lists.
+    The analysis is found by ``name`` or, failing that, by type ``AverageAccuracy``.
+    """
+    with open(path, "r", encoding="utf-8") as handle:
+        data = json.load(handle)
+    trackers = list(data.get("trackers", {}))
+    if tracker not in trackers:
+        raise ToolkitError(f"{path}: tracker {tracker!r} was not analysed (trackers: {', '.join(trackers) or 'none'})")
+    exp = data.get("results", {}).get(experiment)
+    if exp is None:
+        raise ToolkitError(f"{path}: no experiment {experiment!r} (has: {', '.join(data.get('results', {}))})")
+    analyses = exp.get("parameters", {}).get("analyses", [])
+    index = next((i for i, a in enumerate(analyses) if a.get("name") == analysis), None)
+    if index is None:
+        index = next((i for i, a in enumerate(analyses) if str(a.get("type", "")).endswith(".AverageAccuracy")), None)
+    if index is None:
+        names = ", ".join(str(a.get("name")) for a in analyses)
+        raise ToolkitError(f"{path}: experiment {experiment!r} has no analysis {analysis!r} (has: {names})")
+    try:
+        value = _first_number(exp["results"][index][trackers.index(tracker)])
+    except (IndexError, KeyError, TypeError):
+        value = None
+    if value is None:
+        raise ToolkitError(f"{path}: no {analysis} value for tracker {tracker!r} (missing results?)")
+    return float(value)
+
+
+def _first_number(node):
+    if isinstance(node, bool):
+        return None
+    if isinstance(node, (int, float)):
+        return node
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            found = _first_number(item)
+            if found is not None:
+                return found
+    return None
+
+
+def newest_pack(workspace: os.PathLike, tracker: str, since: float = 0.0) -> Optional[Path]:
+    """The newest ``<tracker>_<timestamp>.zip`` that ``vot pack`` wrote into the workspace after ``since``."""
+    candidates = [p for p in Path(workspace).glob(f"{tracker}_*.zip") if p.stat().st_mtime >= since - 1]
+    return newest(candidates)

@@ -1,0 +1,342 @@
+"""``vots-tracker weights list | download | verify | init-random``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+from ..errors import UserError
+from . import registry
+from .registry import (
+    ENTRIES,
+    ENV_WEIGHTS_DIR,
+    PART_SUFFIX,
+    RANDOM_MANIFEST,
+    REGISTRY,
+    CheckpointEntry,
+    CheckpointError,
+    default_weights_dir,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _human(n: Optional[int]) -> str:
+    if n is None:
+        return "?"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _folder(args: argparse.Namespace) -> Path:
+    return Path(args.weights_dir).expanduser() if args.weights_dir else default_weights_dir()
+
+
+def _entries(names: List[str], *, all_: bool = False, preset: Optional[str] = None,
+             default: Optional[List[CheckpointEntry]] = None) -> List[CheckpointEntry]:
+    if all_:
+        return list(ENTRIES)
+    specs = list(names)
+    if preset:
+        from ..config import make_config
+
+        config = make_config(preset)
+        specs.append(config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model))
+        if config.refine:
+            specs.append(config.sam_checkpoint or registry.default_sam_checkpoint(config.sam))
+    if not specs:
+        return list(default or [])
+    return registry.select(specs)
+
+
+def _status(entry: CheckpointEntry, folder: Path) -> str:
+    path = folder / entry.filename
+    if not path.is_file():
+        part = folder / (entry.filename + PART_SUFFIX)
+        return f"partial ({_human(part.stat().st_size)})" if part.exists() else "missing"
+    if registry.is_random(path):
+        return "RANDOM"
+    size = path.stat().st_size
+    if entry.size is not None and size != entry.size:
+        return "WRONG SIZE"
+    sha = registry.cached_sha256(path)
+    if entry.sha256 is not None and sha is not None:
+        return "verified" if sha == entry.sha256 else "WRONG SHA256"
+    return "present"
+
+
+# --------------------------------------------------------------------------- list
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    folder = _folder(args)
+    rows = [("file", "kind", "model", "size", "sha256", "status", "url")]
+    for e in ENTRIES:
+        rows.append((e.filename, e.kind, e.model, _human(e.size), "known" if e.sha256 else "unknown",
+                     _status(e, folder), e.page))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    print(f"weights folder: {folder}")
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
+
+
+# --------------------------------------------------------------------------- download
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .download import ENV_MIRROR, download, mirror_urls
+
+    folder = _folder(args)
+    default = [REGISTRY[registry.default_dmaot_checkpoint("swinb_dm_deaotl")],
+               REGISTRY[registry.default_sam_checkpoint("vit_h")]]
+    entries = _entries(args.names, all_=args.all, preset=args.preset, default=default)
+    if not (args.names or args.all or args.preset):
+        logger.info("no NAME given: downloading the default tracker's checkpoints (%s); --all for every file",
+                    ", ".join(e.filename for e in entries))
+    mirror = args.mirror or os.environ.get(ENV_MIRROR)
+    for entry in entries:
+        path = folder / entry.filename
+        if path.is_file() and not registry.is_random(path) and not args.force:
+            try:
+                registry.verify_file(path, entry)
+            except CheckpointError as exc:
+                raise UserError(f"{exc} (or pass --force to download it again)") from None
+            logger.info("%s is already present and verified", path)
+            print(path)
+            continue
+        if path.is_file() and registry.is_random(path):
+            logger.info("replacing RANDOM %s with the official file", path)
+        final = download(entry, folder, urls=mirror_urls(entry, mirror) if mirror else None,
+                         retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
+        print(final)
+    return 0
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _deep_check(path: Path) -> None:
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means torch cannot load it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"torch cannot load {path}: {first}") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    folder = _folder(args)
+    if args.names:
+        entries = registry.select(args.names)
+    else:
+        entries = [e for e in ENTRIES if (folder / e.filename).is_file()]
+        if not entries:
+            raise UserError(f"no checkpoint files in {folder} to verify (see `vots-tracker weights list`)")
+    failed = 0
+    for entry in entries:
+        path = folder / entry.filename
+        if not path.is_file():
+            print(f"MISSING  {entry.filename}: {registry.download_hint(entry, path)}")
+            failed += 1
+            continue
+        random = registry.is_random(path)
+        try:
+            if random:
+                sha = registry.file_sha256(path, use_cache=not args.rehash)
+            else:
+                sha = registry.verify_file(path, entry, use_cache=not args.rehash)
+                if sha is None:
+                    sha = registry.file_sha256(path, use_cache=not args.rehash)
+            if args.deep:
+                _deep_check(path)
+        except CheckpointError as exc:
+            print(f"FAILED   {entry.filename}: {exc}")
+            failed += 1
+            continue
+        if random:
+            label = "RANDOM  "
+            note = "random weights from init-random (registry checks skipped)"
+        elif entry.sha256 is not None:
+            label, note = "OK      ", "size and sha256 match the registry"
+        elif entry.size is not None:
+            label, note = "OK      ", "size matches; no published sha256"
+        else:
+            label, note = "UNCHECKED", "no published size or sha256"
+        print(f"{label} {entry.filename}  {path.stat().st_size} bytes  sha256 {sha}  ({note})")
+    if failed:
+        print(f"{failed} of {len(entries)} checkpoint(s) failed verification", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- init-random
+
+
+def _write_random(entry: CheckpointEntry, path: Path, seed: int) -> None:
+    if entry.kind == "dmaot":
+        from .. import dmaot
+
+        dmaot.write_random_checkpoint(entry.model, str(path), seed=seed)
+    elif entry.kind == "hqsam":
+        from ..refine import hqsam
+
+        hqsam.write_random_checkpoint(entry.model, str(path), seed=seed)
+    else:  # pragma: no cover - registry entries are checked by tests
+        raise UserError(f"registry entry {entry.filename} has unknown kind {entry.kind!r}")
+
+
+def init_random(directory: Path, entries: Optional[Sequence[Union[str, CheckpointEntry]]] = None, *, seed: int = 0,
+                force: bool = False) -> List[Path]:
+    """Write RANDOM checkpoints under the official names and record them in RANDOM_WEIGHTS.json.
+
+    ``entries``: registry entries, or file names / DMAOT model names / HQ-SAM sizes (default: all files).
+    """
+    if entries is None:
+        entries = list(ENTRIES)
+    entries = [e if isinstance(e, CheckpointEntry) else registry.REGISTRY[registry.names_for(e)] for e in entries]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = registry.read_random_manifest(directory)
+    # refuse to overwrite real checkpoints before writing anything
+    for entry in entries:
+        path = directory / entry.filename
+        if path.exists() and entry.filename not in manifest and not force:
+            raise UserError(
+                f"{path} exists and is not a random checkpoint (not in {RANDOM_MANIFEST}); "
+                f"refusing to overwrite it with RANDOM weights (use --force)"
+            )
+    written: List[Path] = []
+    for entry in entries:
+        path = directory / entry.filename
+        tmp = directory / (entry.filename + ".random-tmp")
+        logger.warning("writing RANDOM weights for %s (%s) to %s", entry.model, entry.kind, path)
+        try:
+            _write_random(entry, tmp, seed)
+            os.replace(tmp, path)
+        except BaseException:
+            if tmp.exists():
+                tmp.unlink()
+            raise
+        for stale in (path.with_name(path.name + registry.VERIFIED_SUFFIX),):
+            if stale.exists():
+                stale.unlink()
+        manifest[entry.filename] = {
+            "kind": entry.kind,
+            "model": entry.model,
+            "seed": seed,
+            "size": path.stat().st_size,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        registry.write_random_manifest(directory, manifest)
+        written.append(path)
+    return written
+
+
+def _supported_by_dmaot(entries: List[CheckpointEntry]) -> List[CheckpointEntry]:
+    """Drop DMAOT entries whose architecture the installed DMAOT code does not build (default set only)."""
+    try:
+        from .. import dmaot
+
+        known = set(getattr(dmaot, "MODEL_NAMES", ()) or ())
+    except ImportError:
+        return entries
+    if not known:
+        return entries
+    kept = [e for e in entries if e.kind != "dmaot" or e.model in known]
+    skipped = [e.filename for e in entries if e not in kept]
+    if skipped:
+        logger.warning("skipping %s: model(s) not built by vots_tracker.dmaot", ", ".join(skipped))
+    return kept
+
+
+def cmd_init_random(args: argparse.Namespace) -> int:
+    entries = _entries(args.names, default=list(ENTRIES))
+    if not args.names:
+        entries = _supported_by_dmaot(entries)
+    if not args.names and any(e.filename == "sam_hq_vit_h.pth" for e in entries):
+        logger.warning("no NAME given: writing RANDOM weights for all %d registry files; this takes several GB "
+                       "(sam_hq_vit_h.pth alone is about 2.5 GB). Name files to restrict, e.g. "
+                       "`init-random DIR deaott vit_tiny`", len(entries))
+    paths = init_random(Path(args.directory).expanduser(), entries, seed=args.seed, force=args.force)
+    for path in paths:
+        print(f"RANDOM {path}")
+    print(f"RANDOM weights (not trained; for tests only) listed in {Path(args.directory) / RANDOM_MANIFEST}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "weights",
+        help="list, download, verify checkpoints; write RANDOM test checkpoints",
+        description="Manage the official checkpoint files (DMAOT/DeAOT/AOT, HQ-SAM) in the weights folder "
+        f"(--weights-dir, else ${ENV_WEIGHTS_DIR}, else {default_weights_dir()}).",
+    )
+    parser.set_defaults(func=lambda args: (parser.print_help(sys.stderr), 2)[1])
+    sub = parser.add_subparsers(dest="weights_command", metavar="ACTION")
+
+    def common(p):
+        p.add_argument("--weights-dir", metavar="DIR", default=None,
+                       help=f"weights folder [default: ${ENV_WEIGHTS_DIR} or {default_weights_dir()}]")
+
+    p = sub.add_parser("list", help="list registry files and their state in the weights folder")
+    common(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "download", help="download checkpoints (resumable), verify them, put them in the weights folder",
+        description="Download checkpoint files. NAME is a file name (see `list`), a DMAOT model name "
+        "(e.g. deaott, swinb_dm_deaotl) or an HQ-SAM size (vit_tiny ... vit_h). Without NAME: the default "
+        "tracker's files (the VOTS DMAOT checkpoint and sam_hq_vit_h.pth). Interrupted downloads resume "
+        "from <name>.part.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="download every registry file (many GB)")
+    p.add_argument("--preset", help="download the files a preset uses")
+    p.add_argument("--force", action="store_true", help="download again even if a verified file exists")
+    p.add_argument("--mirror", metavar="URL",
+                   help="fetch <URL>/<file name> instead of the official URLs [env: VOTS_TRACKER_WEIGHTS_MIRROR]")
+    p.add_argument("--retries", type=int, default=5, help="retries (with resume) per URL [default: 5]")
+    p.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds [default: 60]")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    common(p)
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser(
+        "verify", help="check size and sha256 of checkpoint files (all present files by default)",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--deep", action="store_true",
+                   help="also load each file with torch.load(weights_only=True) to catch unreadable files")
+    p.add_argument("--rehash", action="store_true", help="ignore cached hashes (<file>.verified)")
+    common(p)
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "init-random",
+        help="write RANDOM (untrained) checkpoints under the official names, for tests only",
+        description="Write RANDOMLY INITIALISED checkpoints in the official formats under the official file "
+        "names into DIR, and list them in DIR/RANDOM_WEIGHTS.json. The tracker runs with them but its output "
+        "is meaningless: for plumbing tests, CI and benchmarks of speed/memory only. Loading a listed file "
+        "logs a RANDOM-weights warning. Without NAME: all registry files (several GB; sam_hq_vit_h.pth alone "
+        "is about 2.5 GB).",
+    )
+    p.add_argument("directory", metavar="DIR", help="folder to write the RANDOM checkpoints into")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="file names, DMAOT model names or HQ-SAM sizes (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed [default: 0]")
+    p.add_argument("--force", action="store_true", help="overwrite files that are not listed as random")
+    p.set_defaults(func=cmd_init_random)

@@ -1,0 +1,467 @@
+"""Registry of the official checkpoints the tracker uses, and checkpoint resolution.
+
+Every entry names one file exactly as its authors publish it, where to get it,
+which model it holds and, where published, its size and sha256. Loaders never
+take a bare file name: they call :func:`resolve_checkpoint`, which finds the file
+in the weights folder, verifies it once (the result is cached in a sidecar
+``<file>.verified``) and warns loudly when the file holds RANDOM weights written
+by ``vots-tracker weights init-random``.
+
+Sources of the facts below:
+
+* HQ-SAM: Hugging Face repository ``lkeab/hq-sam``; sizes and sha256 are those of
+  the Git LFS pointers in the upload commits (8a94b5e vit_b, 519b37f vit_l,
+  67ab824 vit_h, a3a77cd vit_tiny).
+* DeAOT / AOT: ``MODEL_ZOO.md`` of yoxu515/aot-benchmark (Google Drive file ids,
+  PRE_YTB_DAV stage). Google Drive publishes neither sizes nor hashes: unknown.
+* DMAOT (VOTS 2023 winner): the Google Drive id published with the DMAOT code.
+  Size and hash unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple, Union
+
+from ..errors import UserError
+
+logger = logging.getLogger(__name__)
+
+ENV_WEIGHTS_DIR = "VOTS_TRACKER_WEIGHTS"
+RANDOM_MANIFEST = "RANDOM_WEIGHTS.json"
+VERIFIED_SUFFIX = ".verified"
+PART_SUFFIX = ".part"
+
+HF_BASE = "https://huggingface.co/lkeab/hq-sam/resolve/main/"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+try:  # ConfigError-like errors for unknown names (the lead's config module defines ConfigError)
+    from ..config import ConfigError as _ConfigError
+except Exception:  # pragma: no cover - config.py always exists in the package
+    class _ConfigError(ValueError):  # type: ignore[no-redef]
+        pass
+
+
+class CheckpointError(UserError):
+    """A checkpoint problem the user can fix (message is one line naming file and fix)."""
+
+
+class UnknownCheckpointError(CheckpointError, _ConfigError):
+    """An unknown model name, HQ-SAM size or checkpoint name."""
+
+
+class MissingCheckpointError(CheckpointError, FileNotFoundError):
+    """A checkpoint file is not where it should be."""
+
+    def __init__(self, message: str, filename: str = "", url: str = "", path: str = ""):
+        super().__init__(message)
+        self.filename = filename
+        self.url = url
+        self.path = path
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise format errno/filename
+        return self.args[0] if self.args else ""
+
+
+class CheckpointVerificationError(CheckpointError):
+    """A checkpoint file exists but its size or sha256 is wrong."""
+
+
+# --------------------------------------------------------------------------- entries
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    filename: str
+    kind: str  # 'dmaot' | 'hqsam'
+    model: str  # architecture name understood by the kind's write_random_checkpoint
+    urls: Tuple[str, ...]
+    size: Optional[int] = None
+    sha256: Optional[str] = None
+    description: str = ""
+    gdrive_id: Optional[str] = None
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    @property
+    def page(self) -> str:
+        """A URL a human can open in a browser to get the file."""
+        if self.gdrive_id:
+            return f"https://drive.google.com/file/d/{self.gdrive_id}/view"
+        return self.urls[0]
+
+
+def _gdrive_urls(file_id: str) -> Tuple[str, ...]:
+    return (
+        f"https://drive.google.com/uc?export=download&id={file_id}",
+        f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t",
+    )
+
+
+def _hqsam(size: str, nbytes: int, sha: str, desc: str) -> CheckpointEntry:
+    name = f"sam_hq_{size}.pth"
+    return CheckpointEntry(name, "hqsam", size, (HF_BASE + name,), nbytes, sha, desc)
+
+
+def _gdrive(name: str, model: str, file_id: str, desc: str) -> CheckpointEntry:
+    return CheckpointEntry(name, "dmaot", model, _gdrive_urls(file_id), None, None, desc, file_id)
+
+
+VOTS_DMAOT_FILE = "SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth"
+
+ENTRIES: Tuple[CheckpointEntry, ...] = (
+    # HQ-SAM (Hugging Face lkeab/hq-sam, Git LFS pointer sizes/sha256)
+    _hqsam("vit_tiny", 42526881, "0f32c075ccdd870ae54db2f7630e7a0878ede5a2b06d05d6fe02c65a82fb7196",
+           "Light HQ-SAM (TinyViT encoder)"),
+    _hqsam("vit_b", 379335069, "14a9d662cd6f5a9c2dba6d40ab0058d88d287e4a18fd6fdc6ad5fb1a3fdeaa57",
+           "HQ-SAM ViT-B"),
+    _hqsam("vit_l", 1254865805, "e1a6c385d62bf005ded91a54d5ec55c985cfc4103ef89c08d90f39f04934c343",
+           "HQ-SAM ViT-L"),
+    _hqsam("vit_h", 2570940653, "a7ac14a085326d9fa6199c8c698c4f0e7280afdbb974d2c4660ec60877b45e35",
+           "HQ-SAM ViT-H"),
+    # DMAOT / VOTS 2023 winning entry
+    _gdrive(VOTS_DMAOT_FILE, "swinb_deaotl", "1KTJdR354BtFEGTrA_a4fcKUUHe2woxtn",
+            "SwinB-DeAOTL trained on YTB+DAVIS+VIPSeg+MOSE+OVIS+LaSOT+GOT-10k (DMAOT, VOTS 2023)"),
+    # DeAOT, PRE_YTB_DAV stage (aot-benchmark MODEL_ZOO.md)
+    _gdrive("DeAOTT_PRE_YTB_DAV.pth", "deaott", "1ThWIZQS03cYWx1EKNN8MIMnJS5eRowzr", "DeAOT-T"),
+    _gdrive("DeAOTS_PRE_YTB_DAV.pth", "deaots", "1YwIAV5tBtn5spSFxKLBQBEQGwPHyQlHi", "DeAOT-S"),
+    _gdrive("DeAOTB_PRE_YTB_DAV.pth", "deaotb", "1BHxsonnvJXylqHlZ1zJHHc-ymKyq-CFf", "DeAOT-B"),
+    _gdrive("DeAOTL_PRE_YTB_DAV.pth", "deaotl", "18elNz_wi9JyVBcIUYKhRdL08MA-FqHD5", "DeAOT-L"),
+    _gdrive("R50_DeAOTL_PRE_YTB_DAV.pth", "r50_deaotl", "1QoChMkTVxdYZ_eBlZhK2acq9KMQZccPJ", "ResNet-50 DeAOT-L"),
+    _gdrive("SwinB_DeAOTL_PRE_YTB_DAV.pth", "swinb_deaotl", "1g4E-F0RPOx9Nd6J7tU9AE1TjsouL4oZq",
+            "Swin-B DeAOT-L (YTB+DAVIS only; the VOTS file is the default for swinb_*deaotl)"),
+    # AOT, PRE_YTB_DAV stage (aot-benchmark MODEL_ZOO.md)
+    _gdrive("AOTT_PRE_YTB_DAV.pth", "aott", "1owPmwV4owd_ll6GuilzklqTyAd0ZvbCu", "AOT-T"),
+    _gdrive("AOTS_PRE_YTB_DAV.pth", "aots", "1beU5E6Mdnr_pPrgjWvdWurKAIwJSz1xf", "AOT-S"),
+    _gdrive("AOTB_PRE_YTB_DAV.pth", "aotb", "1hH-GOn4GAxHkV8ARcQzsUy8Ax6ndot-A", "AOT-B"),
+    _gdrive("AOTL_PRE_YTB_DAV.pth", "aotl", "1L1N2hkSPqrwGgnW9GyFHuG59_EYYfTG4", "AOT-L"),
+    _gdrive("R50_AOTL_PRE_YTB_DAV.pth", "r50_aotl", "1qJDYn3Ibpquu4ffYoQmVjg1YCbr2JQep", "ResNet-50 AOT-L"),
+    _gdrive("SwinB_AOTL_PRE_YTB_DAV.pth", "swinb_aotl", "192jCGQZdnuTsvX-CVra-KVZl2q1ZR0vW", "Swin-B AOT-L"),
+)
+
+REGISTRY: Dict[str, CheckpointEntry] = {e.filename: e for e in ENTRIES}
+
+# model name (without the dm_ prefix) -> official file
+_DMAOT_DEFAULT_FILES: Dict[str, str] = {}
+for _e in ENTRIES:
+    if _e.kind == "dmaot" and _e.model not in _DMAOT_DEFAULT_FILES:
+        _DMAOT_DEFAULT_FILES[_e.model] = _e.filename
+_DMAOT_DEFAULT_FILES["swinb_deaotl"] = VOTS_DMAOT_FILE
+
+_MODEL_RE = re.compile(r"^(?:(?P<backbone>mobilenetv2|r50|swinb)_)?(?P<dm>dm_)?(?P<arch>(?:de)?aot[tsbl])$")
+
+SAM_SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
+
+
+def get_entry(name: str) -> CheckpointEntry:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownCheckpointError(
+            f"unknown checkpoint {name!r}; known files: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def default_dmaot_checkpoint(model_name: str) -> str:
+    """Official checkpoint file for a DMAOT/DeAOT/AOT model name (DM variants share the base file)."""
+    match = _MODEL_RE.match(str(model_name).strip().lower())
+    key = None
+    if match:
+        backbone = match.group("backbone")
+        key = match.group("arch") if backbone in (None, "mobilenetv2") else f"{backbone}_{match.group('arch')}"
+    if key is None or key not in _DMAOT_DEFAULT_FILES:
+        known = sorted(set(_DMAOT_DEFAULT_FILES) | {f"swinb_dm_deaotl", "dm_deaott"})
+        raise UnknownCheckpointError(
+            f"no official checkpoint for model {model_name!r}: expected [<backbone>_][dm_]<arch> "
+            f"with an official file, e.g. {', '.join(known)} (or pass a checkpoint path)"
+        )
+    return _DMAOT_DEFAULT_FILES[key]
+
+
+def default_sam_checkpoint(size: str) -> str:
+    if size not in SAM_SIZES:
+        raise UnknownCheckpointError(f"unknown HQ-SAM size {size!r}; expected one of {', '.join(SAM_SIZES)}")
+    return f"sam_hq_{size}.pth"
+
+
+def names_for(spec: str) -> str:
+    """Map a file name, a DMAOT model name or an HQ-SAM size to a registry file name."""
+    if spec in REGISTRY:
+        return spec
+    if spec in SAM_SIZES:
+        return default_sam_checkpoint(spec)
+    try:
+        return default_dmaot_checkpoint(spec)
+    except UnknownCheckpointError:
+        raise UnknownCheckpointError(
+            f"unknown checkpoint {spec!r}: not a registry file, model name or HQ-SAM size "
+            f"(see `vots-tracker weights list`)"
+        ) from None
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def user_cache_dir() -> Path:
+    if sys.platform.startswith("win"):
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg)
+    return Path.home() / ".cache"
+
+
+def default_weights_dir() -> Path:
+    """$VOTS_TRACKER_WEIGHTS, else <user cache dir>/vots-tracker/weights."""
+    env = os.environ.get(ENV_WEIGHTS_DIR)
+    if env:
+        return Path(env).expanduser()
+    return user_cache_dir() / "vots-tracker" / "weights"
+
+
+def _weights_dir(weights_dir: Optional[Union[str, Path]]) -> Path:
+    return Path(weights_dir).expanduser() if weights_dir else default_weights_dir()
+
+
+def download_hint(entry: CheckpointEntry, path: Path) -> str:
+    return (
+        f"download {entry.filename} from {entry.page} and place it at {path} "
+        f"(or run: vots-tracker weights download {entry.filename} --weights-dir {path.parent})"
+    )
+
+
+# --------------------------------------------------------------------------- random manifest
+
+
+def read_random_manifest(directory: Union[str, Path]) -> Dict[str, dict]:
+    path = Path(directory) / RANDOM_MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+        files = data.get("files", {})
+        return files if isinstance(files, dict) else {}
+    except (OSError, ValueError) as exc:
+        logger.warning("ignoring unreadable %s: %s", path, exc)
+        return {}
+
+
+def write_random_manifest(directory: Union[str, Path], files: Dict[str, dict]) -> Path:
+    path = Path(directory) / RANDOM_MANIFEST
+    if not files:
+        if path.exists():
+            path.unlink()
+        return path
+    data = {
+        "warning": "RANDOM WEIGHTS: these checkpoints were written by `vots-tracker weights init-random`. "
+        "They hold randomly initialised parameters in the official formats, for plumbing tests only; "
+        "tracking results with them are meaningless.",
+        "files": dict(sorted(files.items())),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def is_random(path: Union[str, Path]) -> bool:
+    """True if ``path`` is listed in its folder's RANDOM_WEIGHTS.json (and still the file written then)."""
+    path = Path(path)
+    info = read_random_manifest(path.parent).get(path.name)
+    if info is None:
+        return False
+    size = info.get("size")
+    try:
+        return size is None or path.stat().st_size == int(size)
+    except OSError:
+        return False
+
+
+def forget_random(path: Union[str, Path]) -> None:
+    path = Path(path)
+    files = read_random_manifest(path.parent)
+    if path.name in files:
+        del files[path.name]
+        write_random_manifest(path.parent, files)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def sha256_file(path: Union[str, Path], chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + VERIFIED_SUFFIX)
+
+
+def cached_sha256(path: Union[str, Path]) -> Optional[str]:
+    """sha256 recorded in the sidecar if it still matches the file's size and mtime."""
+    path = Path(path)
+    try:
+        st = path.stat()
+        with open(_sidecar(path), "r", encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if data.get("size") == st.st_size and data.get("mtime_ns") == st.st_mtime_ns:
+        sha = data.get("sha256")
+        return sha if isinstance(sha, str) else None
+    return None
+
+
+def record_sha256(path: Union[str, Path], sha: str) -> None:
+    path = Path(path)
+    try:
+        st = path.stat()
+        tmp = _sidecar(path).with_name(_sidecar(path).name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}, handle)
+        os.replace(tmp, _sidecar(path))
+    except OSError as exc:  # read-only weights folder: just hash again next time
+        logger.debug("cannot write %s: %s", _sidecar(path), exc)
+
+
+def file_sha256(path: Union[str, Path], use_cache: bool = True) -> str:
+    """sha256 of a file, hashed at most once per (size, mtime) thanks to the sidecar."""
+    path = Path(path)
+    if use_cache:
+        sha = cached_sha256(path)
+        if sha:
+            return sha
+    size = path.stat().st_size
+    if size > (256 << 20):
+        logger.info("hashing %s (%.1f GB, once; the result is cached in %s)", path, size / 1e9, _sidecar(path).name)
+    sha = sha256_file(path)
+    record_sha256(path, sha)
+    return sha
+
+
+def verify_file(path: Union[str, Path], entry: CheckpointEntry, *, hash_check: bool = True,
+                use_cache: bool = True) -> Optional[str]:
+    """Check size and (where known) sha256 against the registry; return the sha256 if computed.
+
+    Raises CheckpointVerificationError with a one-line message naming the file and the fix.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    fix = f"delete it and run: vots-tracker weights download {entry.filename} --weights-dir {path.parent}"
+    if entry.size is not None and size != entry.size:
+        raise CheckpointVerificationError(
+            f"checkpoint {path} has {size} bytes, expected {entry.size} (incomplete or corrupt download): {fix}"
+        )
+    if not hash_check or entry.sha256 is None:
+        return cached_sha256(path)
+    sha = file_sha256(path, use_cache=use_cache)
+    if sha != entry.sha256:
+        raise CheckpointVerificationError(
+            f"checkpoint {path} has sha256 {sha}, expected {entry.sha256} (corrupt or a different file): {fix}"
+        )
+    return sha
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or (os.altsep is not None and os.altsep in text) or text.startswith(("~", "."))
+
+
+def warn_if_random(path: Path) -> bool:
+    if is_random(path):
+        logger.warning(
+            "checkpoint %s holds RANDOM weights (listed in %s, written by `vots-tracker weights init-random`): "
+            "results are meaningless", path, path.parent / RANDOM_MANIFEST,
+        )
+        return True
+    return False
+
+
+def resolve_checkpoint(name_or_path: Union[str, os.PathLike],
+                       weights_dir: Optional[Union[str, Path]] = None) -> Path:
+    """Return the path of a checkpoint given as a path or an official file name.
+
+    * an existing file path -> that path (RANDOM manifest warning applies);
+    * a registry file name -> ``weights_dir/name``, verified against the registry
+      (size; sha256 once, cached), unless the folder's RANDOM_WEIGHTS.json lists it;
+    * missing -> :class:`MissingCheckpointError` naming the file, its URL and where to put it.
+    """
+    text = os.fspath(name_or_path)
+    if not text:
+        raise UnknownCheckpointError("empty checkpoint name")
+    given = Path(text).expanduser()
+    if given.is_file():
+        path = given.resolve()
+        entry = REGISTRY.get(path.name)
+        if not warn_if_random(path) and entry is not None and path.parent == _weights_dir(weights_dir).resolve():
+            verify_file(path, entry)
+        return path
+    if given.exists():
+        raise CheckpointError(f"checkpoint {given} is not a file")
+
+    folder = _weights_dir(weights_dir)
+    entry = REGISTRY.get(text)
+    if entry is None:
+        if _looks_like_path(text) or given.is_absolute():
+            raise MissingCheckpointError(f"checkpoint file {given} does not exist", text, "", str(given))
+        candidate = folder / text
+        if candidate.is_file():  # a custom file kept in the weights folder
+            warn_if_random(candidate)
+            return candidate
+        raise MissingCheckpointError(
+            f"checkpoint {text!r} is neither an existing file nor a known checkpoint name "
+            f"and is not in {folder} (see `vots-tracker weights list`)", text, "", str(candidate)
+        )
+
+    path = folder / entry.filename
+    if not path.is_file():
+        part = path.with_name(path.name + PART_SUFFIX)
+        extra = f" (an incomplete download {part.name} exists: rerun the download to resume)" if part.exists() else ""
+        raise MissingCheckpointError(
+            f"checkpoint {entry.filename} not found{extra}: {download_hint(entry, path)}",
+            entry.filename, entry.page, str(path),
+        )
+    if warn_if_random(path):
+        return path
+    verify_file(path, entry)
+    return path
+
+
+def entries_of_kind(kind: str) -> List[CheckpointEntry]:
+    return [e for e in ENTRIES if e.kind == kind]
+
+
+def select(names: Iterable[str]) -> List[CheckpointEntry]:
+    """Registry entries for file names / model names / sizes, in the given order, unique."""
+    out: List[CheckpointEntry] = []
+    for spec in names:
+        entry = REGISTRY[names_for(spec)]
+        if entry not in out:
+            out.append(entry)
+    return out
