@@ -37,30 +37,43 @@ def memory_full(prop: Propagator) -> bool:
     return True
 
 
+def memory_mib(prop: Propagator) -> float:
+    """Bytes held by the long-term and short-term memory tensors, in MiB."""
+    total = 0
+    for group in prop.groups:
+        layers = list(group.long_term.layers) + [kv for entries in group.short_terms for kv in entries]
+        total += sum(t.numel() * t.element_size() for kv in layers for t in kv)
+    return total / 2**20
+
+
 def run(name: str, args: argparse.Namespace) -> float:
     process = psutil.Process()
     torch.manual_seed(0)
     model = build_model(name).eval()
     config = EngineConfig(long_max=args.long_max, long_gap=args.long_gap, short_gap=2, max_edge=None)
     clip = moving_discs(args.frames, args.height, args.width, objects=args.objects, seed=1)
-    prop = Propagator(model, config, "cpu")
     first, labels = clip[0]
+    frames = [frame for frame, _ in clip]  # the label maps of later frames are not needed
+    del clip
+    prop = Propagator(model, config, "cpu")
     prop.add_objects({k: labels == k for k in range(1, args.objects + 1)}, first)
+    gc.collect()
+    start_rss = process.memory_info().rss
     cap_frame, cap_rss, rows = None, None, []
     started = time.perf_counter()
-    for index, (frame, _) in enumerate(clip[1:], start=1):
+    for index, frame in enumerate(frames[1:], start=1):
         prop.propagate(frame)
         prop.update_memory()
         if cap_frame is None and memory_full(prop):
             gc.collect()
-            cap_frame, cap_rss = index, process.memory_info().rss
+            cap_frame, cap_rss, cap_mib = index, process.memory_info().rss, memory_mib(prop)
         if index % args.every == 0 or index == args.frames - 1:
             gc.collect()
             rss = process.memory_info().rss
             tokens = sum(group.long_term.tokens() for group in prop.groups)
             rows.append((index, rss, tokens))
-            print(f"  {name} frame {index:5d}: RSS {rss / 2**20:8.1f} MiB, long-term tokens {tokens:6d}",
-                  flush=True)
+            print(f"  {name} frame {index:5d}: RSS {rss / 2**20:8.1f} MiB, long-term tokens {tokens:6d}, "
+                  f"memory tensors {memory_mib(prop):6.1f} MiB", flush=True)
     if cap_frame is None:
         raise SystemExit(f"{name}: long-term memory never filled in {args.frames} frames; raise --frames")
     last_rss = rows[-1][1]
@@ -68,7 +81,8 @@ def run(name: str, args: argparse.Namespace) -> float:
     elapsed = time.perf_counter() - started
     ratio = last_rss / cap_rss
     print(f"{name}: {args.frames} frames {args.height}x{args.width}, {args.objects} objects, "
-          f"long_max {args.long_max}, long_gap {args.long_gap}: memory full at frame {cap_frame}, "
+          f"long_max {args.long_max}, long_gap {args.long_gap}: memory full at frame {cap_frame} "
+          f"({cap_mib:.1f} MiB of memory tensors), RSS after the reference frame {start_rss / 2**20:.1f} MiB, "
           f"RSS at cap {cap_rss / 2**20:.1f} MiB, last {last_rss / 2**20:.1f} MiB, "
           f"peak after cap {peak_after / 2**20:.1f} MiB, RSS(last)/RSS(cap) = {ratio:.3f} "
           f"({elapsed:.0f} s)", flush=True)
@@ -79,8 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["deaott", "swinb_dm_deaotl"])
     parser.add_argument("--frames", type=int, default=1000)
-    parser.add_argument("--height", type=int, default=96)
-    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=192)
+    parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--objects", type=int, default=3)
     parser.add_argument("--long-max", type=int, default=10)
     parser.add_argument("--long-gap", type=int, default=30)

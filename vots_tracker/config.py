@@ -59,6 +59,8 @@ class TrackerConfig:
     """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4."""
     prompt: str = "box"
     """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points."""
+    decode_batch: int = 0
+    """Objects per HQ-SAM mask-decoder call: 0 = auto (all in one call on CUDA, one per call on CPU, where that is faster), N = at most N."""
     resolve_overlaps: bool = True
     """After refinement, give every pixel to at most one object."""
     cycle: bool = False
@@ -94,6 +96,8 @@ class TrackerConfig:
         for name in ("long_max", "long_gap", "short_gap"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if int(self.decode_batch) < 0:
+            raise ConfigError(f"decode_batch must be >= 0, got {self.decode_batch}")
         if int(self.max_edge) < 0:
             raise ConfigError(f"max_edge must be >= 0, got {self.max_edge}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -8,7 +8,8 @@ through :meth:`TrackingSession.step`.
 
 Per frame (after the first):
   1. the HQ-SAM image embedding starts in a worker thread (it depends only on
-     the frame), while DMAOT propagates every object's mask;
+     the frame; on CUDA it runs on its own stream), while DMAOT propagates
+     every object's mask;
   2. HQ-SAM decodes proposals for all objects in one batch and the gate keeps
      a proposal only where it agrees with DMAOT (IoU > tau);
   3. objects that arrive on this frame are added with their given masks;
@@ -123,6 +124,7 @@ class Tracker:
                 prompt=config.prompt,
                 proposals=_proposal_mode(config.proposals),
                 amp=None if config.amp == "none" else config.amp,
+                decode_batch=int(config.decode_batch),
             )
             log.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
         return cls(config, model, refiner, device)
@@ -169,8 +171,14 @@ class TrackingSession:
             )
             self.refinement = RefinementSession(tracker.refiner, options)
         self._executor: Optional[ThreadPoolExecutor] = None
+        self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
         if tracker.refiner is not None and self.config.parallel_embedding:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hqsam-embed")
+            device = tracker.refiner.device
+            if device.type == "cuda":
+                import torch
+
+                self._stream = torch.cuda.Stream(device=device)
         self.object_ids: List[int] = []
         self.frame_index = -1
         self.frame_shape = None
@@ -228,9 +236,9 @@ class TrackingSession:
         if self.refinement is not None:
             t0 = time.perf_counter()
             if embedding_future is not None:
-                embedding = embedding_future.result()
+                embedding = self._receive(embedding_future.result())
             else:
-                embedding = self._embed(frame)
+                embedding = self._embed(frame)[0]
             timing.embed_wait = time.perf_counter() - t0
             t0 = time.perf_counter()
             final, self.reports = self.refinement.refine(embedding, coarse)
@@ -255,11 +263,32 @@ class TrackingSession:
         return {object_id: final[object_id] for object_id in self.object_ids}
 
     def _embed(self, frame: np.ndarray):
+        """(embedding, CUDA event marking its completion or None)."""
         import torch
 
         # inference_mode is thread-local: the worker needs its own.
         with torch.inference_mode():
-            return self.tracker.refiner.embed(frame)
+            if self._stream is None:
+                return self.tracker.refiner.embed(frame), None
+            with torch.cuda.stream(self._stream):
+                embedding = self.tracker.refiner.embed(frame)
+                done = torch.cuda.Event()
+                done.record(self._stream)
+            return embedding, done
+
+    def _receive(self, produced):
+        """Make an embedding computed on the side stream safe to use on the current stream."""
+        embedding, done = produced
+        if done is not None:
+            import torch
+
+            current = torch.cuda.current_stream(self._stream.device)
+            current.wait_event(done)
+            # The tensors were allocated on the side stream: keep the caching allocator from
+            # reusing their memory before the current stream has finished reading them.
+            embedding.features.record_stream(current)
+            embedding.hq_features.record_stream(current)
+        return embedding
 
     def close(self) -> None:
         if self._executor is not None:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from vots_tracker.errors import UserError
 from vots_tracker.refine.hqsam import HQSamCheckpointError, HQSamRefiner, load_sam, write_random_checkpoint
 from vots_tracker.refine.overlap import resolve_overlaps
 from vots_tracker.refine.prompts import clip_box, interior_point, mask_box, mask_logits
@@ -32,7 +33,8 @@ def frame_and_masks():
 
 @pytest.fixture(scope="module")
 def refiner(checkpoint):
-    return HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"))
+    # decode_batch 64: every object in one decoder call (auto would decode one by one on a CPU)
+    return HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), decode_batch=64)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,22 @@ def test_batched_decoding_equals_object_by_object(refiner, embedding, frame_and_
         np.testing.assert_allclose(batched.scores[n], singles[n].scores[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("decode_batch", [0, 1, 2])
+def test_decoder_batches_give_the_same_proposals(checkpoint, refiner, embedding, frame_and_masks, decode_batch):
+    _, masks = frame_and_masks
+    boxes = boxes_of(masks)
+    chunked = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), decode_batch=decode_batch)
+    assert chunked.decode_batch == (decode_batch or 1)  # auto on a CPU: one object per call
+    with torch.inference_mode():
+        one_call = refiner.propose(embedding, boxes, masks)
+        chunked.model = refiner.model  # same weights, same embedding
+        parts = chunked.propose(embedding, boxes, masks)
+    np.testing.assert_array_equal(parts.masks, one_call.masks)
+    np.testing.assert_allclose(parts.scores, one_call.scores, atol=1e-5)
+    with pytest.raises(UserError, match="decode_batch"):
+        HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), decode_batch=-1)
+
+
 @pytest.mark.parametrize("prompt", ["box+mask", "box+points"])
 def test_other_prompts_decode(checkpoint, frame_and_masks, prompt):
     frame, masks = frame_and_masks
@@ -70,7 +88,7 @@ def test_single_mode_equals_the_official_predictor(checkpoint, frame_and_masks):
     from segment_anything_hq import SamPredictor
 
     frame, masks = frame_and_masks
-    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), proposals="single")
+    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), proposals="single", decode_batch=64)
     boxes = boxes_of(masks)
     with torch.inference_mode():
         ours = refiner.propose(refiner.embed(frame), boxes)

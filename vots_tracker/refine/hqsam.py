@@ -133,7 +133,7 @@ class HQSamRefiner:
     """A loaded HQ-SAM and how to prompt it; holds no per-sequence state."""
 
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
-                 proposals: Union[str, int] = "all", amp: Optional[str] = None):
+                 proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):
         from segment_anything_hq.utils.transforms import ResizeLongestSide
 
         if prompt not in PROMPTS:
@@ -144,6 +144,12 @@ class HQSamRefiner:
         self.prompt = prompt
         self.names = proposal_tokens(proposals)
         self.amp = amp
+        if decode_batch < 0:
+            raise UserError(f"decode_batch must be >= 0, got {decode_batch}")
+        # The mask decoder's per-object work is fixed; batching saves kernel launches on a GPU,
+        # but on a CPU large batches are memory-bound and slower than object by object
+        # (benchmarks/refine_speed.py), so auto means one call on CUDA, one object per call on CPU.
+        self.decode_batch = decode_batch or (0 if self.device.type == "cuda" else 1)
         self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
 
     def _autocast(self):
@@ -163,7 +169,10 @@ class HQSamRefiner:
 
     def propose(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
                 prompt: Optional[str] = None) -> Proposals:
-        """Decode K proposals for N objects in one batch: boxes (N,4) xyxy in frame pixels."""
+        """Decode K proposals for N objects: boxes (N,4) xyxy in frame pixels.
+
+        All objects go through the mask decoder in one batch, or in batches of `decode_batch`.
+        """
         prompt = prompt or self.prompt
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         count = boxes.shape[0]
@@ -172,6 +181,17 @@ class HQSamRefiner:
             return Proposals(np.zeros((0, len(self.names), height, width), bool), np.zeros((0, len(self.names))), self.names)
         if prompt != "box" and (coarse is None or len(coarse) != count):
             raise ValueError(f"prompt {prompt!r} needs one coarse mask per box")
+        step = self.decode_batch or count
+        if step >= count:
+            return self._decode(emb, boxes, coarse, prompt)
+        parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt)
+                 for s in range(0, count, step)]
+        return Proposals(np.concatenate([p.masks for p in parts]), np.concatenate([p.scores for p in parts]),
+                         self.names)
+
+    def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str) -> Proposals:
+        """One mask-decoder call for all the given boxes."""
+        count = boxes.shape[0]
         box_input = torch.as_tensor(self.transform.apply_boxes(boxes, emb.original_size), device=self.device)
         points = None
         if prompt == "box+points":
