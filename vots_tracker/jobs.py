@@ -306,7 +306,7 @@ def register(subparsers) -> None:
         "smoke",
         help="offline toolkit cycle on synthetic sequences and random-init weights",
         description=(
-            "Fully offline: workspace init --synthetic, then for dmaot_smoke and hqsam_gate_smoke "
+            "Fully offline: workspace init --synthetic, then for dmaot_smoke, hqsam_gate_smoke and hqsam_gate_smoke_cycle_redetect "
             "vot test, vot evaluate and a results-completeness check, then vot analysis (prints Q), "
             "vot report --format html and vot pack (prints the archive). Exits 1 if any step failed "
             "or any sequence/object lacks results."

@@ -19,7 +19,7 @@ ground truth, objects occlude each other, and at least one object appears after
 the first frame (ground truth ``0`` = unknown before that frame, so the toolkit
 hands it to the tracker in a later frame request); ``sequences/list.txt``;
 random-init checkpoints for DeAOT-T and HQ-SAM vit_tiny; and the smoke entries
-``dmaot_smoke`` and ``hqsam_gate_smoke``.
+``dmaot_smoke``, ``hqsam_gate_smoke`` and ``hqsam_gate_smoke_cycle_redetect``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ SMOKE_TRACKERS: Dict[str, Tuple[str, List[str]]] = {
     "hqsam_gate_smoke": (
         "DMAOT + HQ-SAM gate smoke (DeAOT-T + vit_tiny, random init)",
         ["serve", "--preset", "hqsam_gate_smoke"],
+    ),
+    # The other refinement options, set as trackers.ini flags over the preset.
+    "hqsam_gate_smoke_cycle_redetect": (
+        "DMAOT + HQ-SAM gate smoke with cycle prior and re-detection (random init)",
+        ["serve", "--preset", "hqsam_gate_smoke", "--cycle", "--redetect"],
     ),
 }
 SMOKE_TIMEOUT = 300
@@ -581,7 +586,7 @@ def register(subparsers) -> None:
             "Create a VOT toolkit workspace from workspace_template/. trackers.ini is generated from the "
             "repository-root trackers.ini with absolute paths for this interpreter. With --synthetic N the "
             "workspace is fully offline: N synthetic multi-object sequences, random-init DeAOT-T and HQ-SAM "
-            "vit_tiny checkpoints and the smoke trackers dmaot_smoke and hqsam_gate_smoke."
+            "vit_tiny checkpoints and the smoke trackers dmaot_smoke, hqsam_gate_smoke and hqsam_gate_smoke_cycle_redetect."
         ),
     )
     init.add_argument("directory", metavar="DIR", help="workspace folder (created if missing)")

@@ -2,7 +2,7 @@
 
 `vots-tracker smoke` on a small synthetic workspace (2 sequences x 10 frames, 320x240,
 3 objects, one of them entering after the first frame): `vot test`, `vot evaluate`
-of dmaot_smoke and hqsam_gate_smoke through `python -m vots_tracker serve`, the
+of dmaot_smoke, hqsam_gate_smoke and hqsam_gate_smoke_cycle_redetect through `python -m vots_tracker serve`, the
 completeness check, `vot analysis` (Q), `vot report --format html` and `vot pack`.
 Sized for 2 CPU cores (a few minutes); needs the server and the models.
 """
@@ -17,7 +17,7 @@ import pytest
 import vots_tracker.toolkit as toolkit
 import vots_tracker.workspace as wsmod
 
-SMOKE = ("dmaot_smoke", "hqsam_gate_smoke")
+SMOKE = tuple(wsmod.SMOKE_TRACKERS)  # dmaot_smoke, hqsam_gate_smoke, hqsam_gate_smoke_cycle_redetect
 
 
 def test_synthetic_workspace_with_random_weights_loads_offline(tmp_path, no_download, no_network):
