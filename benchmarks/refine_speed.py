@@ -94,8 +94,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = write_random_checkpoint(args.size, Path(tmp) / f"sam_hq_{args.size}.pth")
         refiner = HQSamRefiner(args.size, checkpoint, torch.device("cpu"), proposals="all")
-    one_call = HQSamRefiner.__new__(HQSamRefiner)  # the same model, every object in one decoder call
-    one_call.__dict__.update(refiner.__dict__, decode_batch=0)
+        # The same weights with every object in one decoder call (a batch limit above any count).
+        one_call = HQSamRefiner(args.size, checkpoint, torch.device("cpu"), proposals="all", decode_batch=1 << 20)
     predictor = SamPredictor(refiner.model)
     sessions = {
         f"ours, decode_batch auto ({refiner.decode_batch} per call)": RefinementSession(refiner, RefineOptions(tau=0.59)),
