@@ -40,11 +40,11 @@ class TrackerConfig:
     dmaot_checkpoint: Optional[str] = None
     """DMAOT checkpoint: a path, or an official file name looked up in --weights-dir."""
     long_max: int = 10
-    """Long-term memory frames kept per object (reference frame included)."""
+    """Long-term memory frames kept per object (DM models) or per identity group (plain AOT/DeAOT), reference frame included."""
     long_gap: int = 30
     """Frames between long-term memory updates."""
     short_gap: int = 2
-    """Frames between short-term memory updates (AOT only; DeAOT keeps the previous frame)."""
+    """The short-term memory is the frame this many frames back (aot-benchmark's short_term_mem_skip)."""
     max_edge: int = 1040
     """Longest image edge DMAOT processes, in pixels (0 = full resolution). Masks are returned at full size."""
 
