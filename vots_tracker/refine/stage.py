@@ -85,13 +85,13 @@ class RefinementSession:
         lost_ids = list(lost)
         # Lost objects have no mask to prompt with: box prompts only.
         proposals = self.refiner.propose(emb, np.stack([lost[i] for i in lost_ids]), prompt="box")
+        # A lost object's own mask is empty, so the pixels of all objects are the "others"
+        # for each; an object re-detected here counts for the ones after it.
+        claimed = np.logical_or.reduce(list(final.values()))
         for n, object_id in enumerate(lost_ids):
-            others = np.zeros(emb.original_size, dtype=bool)
-            for other_id, mask in final.items():
-                if other_id != object_id:
-                    others |= mask
-            index = self.redetector.accept(object_id, proposals.masks[n], proposals.scores[n], others)
+            index = self.redetector.accept(object_id, proposals.masks[n], proposals.scores[n], claimed)
             if index is not None:
                 final[object_id] = proposals.masks[n, index]
+                claimed = claimed | final[object_id]
                 reports[object_id] = ObjectReport(True, 0.0, proposals.names[index], redetected=True)
                 log.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])
