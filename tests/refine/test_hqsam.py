@@ -156,3 +156,20 @@ def test_stage_reports_and_resolves(refiner, embedding, frame_and_masks):
     for object_id in (1, 2, 3):
         assert reports[object_id].proposal in ("hq", "sam1", "sam2", "sam3")
         assert reports[object_id].accepted == (reports[object_id].iou > 0.0)
+
+
+def test_stage_redetects_only_lost_objects(refiner, embedding, frame_and_masks):
+    """The stage's re-detection path: a lost object is prompted with its predicted box."""
+    from vots_tracker.refine.redetect import RedetectOptions
+
+    _, masks = frame_and_masks
+    # Random weights: accept any qualifying proposal, so the path is exercised end to end.
+    lenient = RedetectOptions(min_score=-1e9, min_box_iou=0.0, max_area_change=1e9, max_overlap=1.0)
+    session = RefinementSession(refiner, RefineOptions(tau=1.0, redetect=True, redetect_options=lenient))
+    with torch.inference_mode():
+        session.refine(embedding, {1: masks[0], 2: masks[1]})
+        final, reports = session.refine(embedding, {1: np.zeros((H, W), bool), 2: masks[1]})
+    assert reports[1].redetected and reports[1].accepted and final[1].any()
+    assert not reports[2].redetected
+    np.testing.assert_array_equal(final[2] | masks[1], masks[1])  # object 2 keeps (part of) its DMAOT mask
+    assert not (final[1] & final[2]).any()  # overlap resolution still applies
