@@ -20,32 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from synthetic import moving_blobs  # noqa: E402
 from vots_tracker.config import make_config  # noqa: E402
 from vots_tracker.session import Tracker  # noqa: E402
-
-
-def synthetic_clip(frames: int, objects: int, height: int, width: int):
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    base = np.kron(base, np.ones((8, 8, 1), dtype=np.uint8))[:height, :width]
-    clip = []
-    for t in range(frames):
-        frame = base.copy()
-        masks = {}
-        for k in range(objects):
-            mask = np.zeros((height, width), dtype=bool)
-            cy = int((k + 0.5) * height / objects)
-            cx = int(width * 0.2 + t * width * 0.01 + (k % 3) * width * 0.15)
-            half = max(4, min(height // (2 * objects + 2), width // 10))
-            mask[max(0, cy - half) : cy + half, max(0, cx - half) : cx + half] = True
-            frame[mask] = (40 * k % 255, 255 - 30 * k % 255, 90)
-            masks[k + 1] = mask
-        clip.append((frame, masks))
-    return clip
 
 
 def run(tracker: Tracker, clip, parallel: bool, warmup: int = 1):
@@ -91,7 +72,7 @@ def main() -> int:
         overrides["max_edge"] = args.max_edge
     config = make_config(args.preset, **overrides)
     tracker = Tracker.from_config(config)
-    clip = synthetic_clip(args.frames, args.objects, height, width)
+    clip = moving_blobs(args.frames, height, width, objects=args.objects)
 
     # The embedding alone, on the same device, for the overlap bound.
     embed_times = []
