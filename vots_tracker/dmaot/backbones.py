@@ -11,7 +11,6 @@ invertible renaming to timm's names lives in `official_to_ours` / `ours_to_offic
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Dict, List, Tuple
 
@@ -74,10 +73,11 @@ class ResNet50Encoder(nn.Module):
 # ----------------------------------------------------------------------------- Swin-B (detection variant)
 
 @lru_cache(maxsize=8)
-def _relative_position_index(window: int) -> torch.Tensor:
+def _relative_position_index(window: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """Cached per device: copying it to the GPU in every block of every frame would sync each time."""
     coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
-    return rel[..., 0] * (2 * window - 1) + rel[..., 1]
+    return (rel[..., 0] * (2 * window - 1) + rel[..., 1]).to(device)
 
 
 def _to_windows(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -92,6 +92,23 @@ def _from_windows(x: torch.Tensor, window: int, h: int, w: int) -> torch.Tensor:
     return x.reshape(-1, h, w, c)
 
 
+@lru_cache(maxsize=16)
+def _shift_mask(win: int, h: int, w: int, device: torch.device) -> torch.Tensor:
+    """(windows, N, N) mask, -100 between tokens that the cyclic shift brought from different regions.
+
+    Cached (read-only): it depends only on the window, the feature size and the device.
+    """
+    shift = win // 2
+    hp, wp = -(-h // win) * win, -(-w // win) * win
+    region = torch.zeros((1, hp, wp, 1), device=device)
+    cuts = (slice(0, -win), slice(-win, -shift), slice(-shift, None))
+    for i, (hs, ws) in enumerate((hs, ws) for hs in cuts for ws in cuts):
+        region[:, hs, ws] = i
+    region = _to_windows(region, win).squeeze(-1)
+    diff = region[:, None, :] - region[:, :, None]
+    return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
+
+
 class WindowAttention(nn.Module):
     def __init__(self, dim: int, heads: int, window: int) -> None:
         super().__init__()
@@ -101,7 +118,7 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def position_bias(self) -> torch.Tensor:
-        index = _relative_position_index(self.window).to(self.relative_position_bias_table.device)
+        index = _relative_position_index(self.window, self.relative_position_bias_table.device)
         n = self.window * self.window
         return self.relative_position_bias_table[index.view(-1)].view(n, n, -1).permute(2, 0, 1)
 
@@ -162,20 +179,8 @@ class SwinStage(nn.Module):
             SwinBlock(dim, heads, window, 0 if i % 2 == 0 else window // 2) for i in range(depth))
         self.downsample = PatchMerging(dim) if downsample else None
 
-    def shift_mask(self, h: int, w: int, device: torch.device) -> torch.Tensor:
-        """(windows, N, N) mask, -100 between tokens that the cyclic shift brought from different regions."""
-        win, shift = self.window, self.window // 2
-        hp, wp = -(-h // win) * win, -(-w // win) * win
-        region = torch.zeros((1, hp, wp, 1), device=device)
-        cuts = (slice(0, -win), slice(-win, -shift), slice(-shift, None))
-        for i, (hs, ws) in enumerate((hs, ws) for hs in cuts for ws in cuts):
-            region[:, hs, ws] = i
-        region = _to_windows(region, win).squeeze(-1)
-        diff = region[:, None, :] - region[:, :, None]
-        return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
-
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        mask = self.shift_mask(x.shape[1], x.shape[2], x.device)
+        mask = _shift_mask(self.window, x.shape[1], x.shape[2], x.device)
         for block in self.blocks:
             x = block(x, mask)
         return x, (self.downsample(x) if self.downsample is not None else x)
@@ -276,5 +281,3 @@ def official_only_buffers(backbone: str, encoder: nn.Module) -> Dict[str, torch.
     return {f"{name}.relative_position_index": _relative_position_index(m.window).clone()
             for name, m in encoder.named_modules() if isinstance(m, WindowAttention)}
 
-
-SWIN_INDEX_KEY = re.compile(r"^encoder\.layers\.\d+\.blocks\.\d+\.attn\.relative_position_index$")

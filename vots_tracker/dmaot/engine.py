@@ -73,7 +73,3 @@ class IdentityGroup:
 
     def discard_pending(self) -> None:
         self._currents = None
-
-    @property
-    def pending(self) -> bool:
-        return self._currents is not None

@@ -1,7 +1,8 @@
 """Long-short term transformers: AOT's LSTT and DeAOT's dual-branch gated propagation (GPM).
 
 A layer reads two memories, each a pair (K, V) of (B, tokens, C) tensors: the long-term memory
-(reference frame and every `long_gap`-th frame) and the short-term memory (the last frame).
+(reference frame and every `long_gap`-th frame) and the short-term memory (the frame written
+`short_gap` memory writes back).
 It returns its output and `current`, the current frame's key/value material; turning `current`
 into a memory entry needs the frame's identity embedding (`memory_entry`), which is only known
 once the frame's mask is decided. For DeAOT, V holds the visual and the identity values side by

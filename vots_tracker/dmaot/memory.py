@@ -66,10 +66,6 @@ class _SegmentStore:
             rebuilt.append((torch.cat(parts_k, dim=1), torch.cat(parts_v, dim=1)))
         self.layers, self.segments = rebuilt, list(order)
 
-    @property
-    def frames(self) -> int:
-        return len({seg.frame for seg in self.segments})
-
     def tokens(self) -> int:
         return sum(seg.length for seg in self.segments)
 
@@ -145,9 +141,6 @@ class ObjectMemory(_SegmentStore):
         if victim is not None:
             stored.remove(victim)
             self.evictions += 1
-
-    def frames_of(self, identity: int) -> List[Segment]:
-        return list(self.by_identity.get(identity, []))
 
 
 def new_long_term_memory(dm: bool, long_max: int, visual_dim: int) -> Optional[_SegmentStore]:

@@ -98,6 +98,8 @@ class Propagator:
         self._amp = _AMP_DTYPES.get(self.config.amp) if self.device.type == "cuda" else None
         if self.config.amp and self._amp is None:
             log.warning("amp=%s ignored on %s: autocast is used on CUDA only", self.config.amp, self.device)
+        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
         self._ids: List[int] = []  # external ids; internal identity k+1 is self._ids[k]
         self._groups: List[IdentityGroup] = []
         self._frame = -1
@@ -130,7 +132,8 @@ class Propagator:
         """Register objects. First call: `frame` is required and becomes the reference frame.
 
         Later calls add objects that appear on the frame given to the last `propagate()`;
-        `frame` may be omitted (its features are reused). Masks are HxW at that frame's size.
+        `frame` may be omitted: the features computed by `propagate()` are used either way (a
+        frame given here is only checked against the masks' size). Masks are HxW at that frame's size.
         An empty mask registers the object as absent (a warning is logged).
         """
         if not masks:
@@ -189,9 +192,9 @@ class Propagator:
         self._check_new_masks(masks, rgb.shape[:2])
         self._first_size = rgb.shape[:2]
         self._size = processing_size(*self._first_size, self.config.max_edge, self.model.spec.align_corners)
+        feats = self.model.encode(self._prepare(rgb))  # before registering: a failure leaves no trace
         new_ids = self._register(masks)
         labels = self._labels_from_masks(masks, self._first_size)
-        feats = self.model.encode(self._prepare(rgb))
         self._frame = 0
         self._reference(feats, labels, range(len(self._groups)))
         for group in self._groups:  # frame 0 needs no update_memory(): free its material now
@@ -258,9 +261,7 @@ class Propagator:
         if image.shape[:2] != self._size:
             image = cv2.resize(image, (self._size[1], self._size[0]), interpolation=cv2.INTER_CUBIC)
         x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None]
-        mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
-        return (x / 255.0 - mean) / std
+        return (x / 255.0 - self._mean) / self._std
 
     def _upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
         return F.interpolate(logits.float(), size=tuple(size), mode="bilinear",
