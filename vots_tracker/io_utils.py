@@ -14,7 +14,6 @@ Mask conventions (documented in the README):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -349,17 +348,3 @@ class StagedDir:
             self.commit()
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def staged_file(final: Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``final``; replace ``final`` with it on success."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.stem}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}{suffix or final.suffix}"
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

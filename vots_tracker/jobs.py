@@ -48,6 +48,9 @@ def run_smoke(
     echo: bool = False,
 ) -> int:
     """The whole toolkit cycle offline; returns the exit code (0 only if everything checked out)."""
+    if sequences < 1:  # the smoke job's name for --synthetic
+        raise UserError(f"--sequences must be >= 1, got {sequences}")
+    wsmod.check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
     ws = Path(workspace).expanduser().resolve()
     failures: List[str] = []
     started = time.monotonic()
@@ -319,7 +322,7 @@ def register(subparsers) -> None:
     smoke.add_argument("--size", default="320x240", metavar="WxH", help="frame size [320x240]")
     smoke.add_argument("--objects", type=int, default=3, metavar="K", help="objects per sequence [3]")
     smoke.add_argument("--tracker", action="append", dest="trackers", choices=SMOKE_TRACKERS,
-                       help="run only this smoke tracker (repeatable) [both]")
+                       help="run only this smoke tracker (repeatable) [all]")
     smoke.add_argument("--keep", action="store_true",
                        help="reuse an existing smoke workspace and its results instead of recreating it")
     smoke.add_argument("--skip-test", action="store_true", help="skip `vot test`")

@@ -255,6 +255,19 @@ def _cow_template():
     return Image.open(os.path.join(os.path.dirname(dummy.__file__), "cow.png")).convert("RGBA")
 
 
+def check_synthetic_args(count: int, length: int, size: Tuple[int, int], objects: int) -> None:
+    """Reject impossible synthetic-dataset settings before anything is written."""
+    if count < 1:
+        raise UserError(f"--synthetic must be >= 1, got {count}")
+    if length < 2:
+        raise UserError(f"--frames must be >= 2, got {length}")
+    if objects < 1:
+        raise UserError(f"--objects must be >= 1, got {objects}")
+    width, height = size
+    if width < 64 or height < 64:
+        raise UserError(f"--size must be at least 64x64, got {width}x{height}")
+
+
 def generate_sequence(
     base: Path,
     length: int = 16,
@@ -278,13 +291,8 @@ def generate_sequence(
     from vot.region.shapes import Mask
     from vot.utilities import write_properties
 
-    if length < 2:
-        raise UserError(f"--frames must be >= 2, got {length}")
-    if objects < 1:
-        raise UserError(f"--objects must be >= 1, got {objects}")
+    check_synthetic_args(1, length, size, objects)
     width, height = size
-    if width < 64 or height < 64:
-        raise UserError(f"--size must be at least 64x64, got {width}x{height}")
 
     rng = np.random.default_rng(seed)
     base.mkdir(parents=True, exist_ok=True)
@@ -379,8 +387,7 @@ def generate_dataset(
     seed: int = 0,
 ) -> List[str]:
     """Write ``count`` synthetic sequences and ``list.txt`` into ``directory``; return their names."""
-    if count < 1:
-        raise UserError(f"--synthetic must be >= 1, got {count}")
+    check_synthetic_args(count, length, size, objects)
     directory.mkdir(parents=True, exist_ok=True)
     names = []
     for k in range(count):
@@ -466,6 +473,8 @@ def init_workspace(
     ``synthetic`` also deletes sequences/ and results/ (they would not match the new data).
     """
     directory = Path(directory).expanduser().resolve()
+    if synthetic:
+        check_synthetic_args(synthetic, frames, size, objects)
     config_file = directory / "config.yaml"
     if config_file.exists() and not force:
         raise UserError(f"{directory} already holds a workspace (config.yaml); pass --force to rewrite it")

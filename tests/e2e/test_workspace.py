@@ -140,3 +140,19 @@ def test_cli_workspace_init(tmp_path, fake_weights, capsys):
     assert rc == 2  # UserError: exists, no --force
     rc = main(["workspace", "init", str(tmp_path / "ws2"), "--synthetic", "1", "--size", "big"])
     assert rc == 2
+
+
+@pytest.mark.parametrize("kwargs", [dict(synthetic=-1), dict(synthetic=1, frames=1), dict(synthetic=1, size=(10, 10)),
+                                    dict(synthetic=1, objects=0)])
+def test_bad_synthetic_settings_are_rejected_before_writing(tmp_path, kwargs):
+    with pytest.raises(UserError, match="--(synthetic|frames|size|objects) must"):
+        wsmod.init_workspace(tmp_path / "ws", **kwargs)
+    assert not (tmp_path / "ws").exists()
+
+
+def test_smoke_with_no_sequences_is_rejected_before_writing(tmp_path):
+    from vots_tracker.jobs import run_smoke
+
+    with pytest.raises(UserError, match="--sequences must be >= 1"):
+        run_smoke(tmp_path / "smoke", sequences=0)
+    assert not (tmp_path / "smoke").exists()

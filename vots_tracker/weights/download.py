@@ -7,7 +7,6 @@ where the registry knows it) checks out is moved to ``<name>``.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import http.client
 import http.cookiejar
@@ -32,6 +31,7 @@ from .registry import (
     download_hint,
     forget_random,
     record_sha256,
+    sha256_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -233,13 +233,6 @@ def _looks_like_html_file(path: Path) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
-def _hash_part(part: Path) -> str:
-    digest = hashlib.sha256()
-    with open(part, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def mirror_urls(entry: CheckpointEntry, mirror: Optional[str]) -> Tuple[str, ...]:
     if not mirror:
@@ -304,7 +297,7 @@ def download(entry: CheckpointEntry, weights_dir: Path, *, urls: Optional[Sequen
             f"downloaded {entry.filename} has {size} bytes, expected {entry.size}; the partial file was removed, "
             f"run the download again"
         )
-    sha = _hash_part(part)
+    sha = sha256_file(part)
     if entry.sha256 is not None and sha != entry.sha256:
         part.unlink()
         raise CheckpointVerificationError(

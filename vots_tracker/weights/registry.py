@@ -453,10 +453,6 @@ def resolve_checkpoint(name_or_path: Union[str, os.PathLike],
     return path
 
 
-def entries_of_kind(kind: str) -> List[CheckpointEntry]:
-    return [e for e in ENTRIES if e.kind == kind]
-
-
 def select(names: Iterable[str]) -> List[CheckpointEntry]:
     """Registry entries for file names / model names / sizes, in the given order, unique."""
     out: List[CheckpointEntry] = []
