@@ -160,6 +160,7 @@ class TrackingSession:
         self.propagator = Propagator(tracker.dmaot_model, engine_config(self.config), tracker.device)
         self.refinement = None
         if tracker.refiner is not None:
+            from .refine.faults import RefinementFaults
             from .refine.stage import RefineOptions, RefinementSession
 
             options = RefineOptions(
@@ -170,6 +171,7 @@ class TrackingSession:
                 redetect=self.config.redetect,
             )
             self.refinement = RefinementSession(tracker.refiner, options)
+            self.faults = RefinementFaults(tracker.refiner, self.config.max_refine_failures)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
         if tracker.refiner is not None and self.config.parallel_embedding:
@@ -224,25 +226,24 @@ class TrackingSession:
         return result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
+        refining = self.refinement is not None and self.faults.enabled
         embedding_future: Optional[Future] = None
-        if self.refinement is not None and self._executor is not None:
+        if refining and self._executor is not None:
             embedding_future = self._executor.submit(self._embed, frame)
 
         t0 = time.perf_counter()
         coarse = self.propagator.propagate(frame)
         timing.propagate = time.perf_counter() - t0
 
-        final = coarse
-        if self.refinement is not None:
-            t0 = time.perf_counter()
-            if embedding_future is not None:
-                embedding = self._receive(embedding_future.result())
-            else:
-                embedding = self._embed(frame)[0]
-            timing.embed_wait = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            final, self.reports = self.refinement.refine(embedding, coarse)
-            timing.refine = time.perf_counter() - t0
+        final, self.reports = coarse, {}
+        if refining:
+            pending = [embedding_future] if embedding_future is not None else []
+            refined = self.faults.attempt(self.frame_index, len(coarse),
+                                          lambda: self._refine(frame, coarse, pending, timing))
+            if refined is not None:
+                final, self.reports = refined
+            elif self.refinement.redetector is not None:
+                self.refinement.redetector.observe(final)  # the filters still step once per frame
 
         if new_objects:
             # A new object's given mask is authoritative: older objects lose those pixels.
@@ -261,6 +262,23 @@ class TrackingSession:
             self.propagator.update_memory(None)
         timing.memory = time.perf_counter() - t0
         return {object_id: final[object_id] for object_id in self.object_ids}
+
+    def _refine(self, frame: np.ndarray, coarse: Dict[int, np.ndarray], pending: List[Future], timing: FrameTiming):
+        """HQ-SAM and the gate for one frame: (final masks, per-object reports). May raise: see RefinementFaults.
+
+        ``pending`` holds the embedding started in the worker, taken by the first attempt; a retry
+        computes the embedding again, in this thread.
+        """
+        t0 = time.perf_counter()
+        if pending:
+            embedding = self._receive(pending.pop().result())
+        else:
+            embedding = self._embed(frame)[0]
+        timing.embed_wait = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        refined = self.refinement.refine(embedding, coarse)
+        timing.refine = time.perf_counter() - t0
+        return refined
 
     def _embed(self, frame: np.ndarray):
         """(embedding, CUDA event marking its completion or None)."""
@@ -291,6 +309,9 @@ class TrackingSession:
         return embedding
 
     def close(self) -> None:
+        if self.refinement is not None and self.frame_index > 0:
+            log.info("sequence report: %d frame(s), %d object(s); %s", self.frame_index + 1, len(self.object_ids),
+                     self.faults.summary(self.frame_index))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -473,6 +473,9 @@ def init_workspace(
     ``synthetic`` also deletes sequences/ and results/ (they would not match the new data).
     """
     directory = Path(directory).expanduser().resolve()
+    if not str(directory).isascii():
+        logger.warning("%s holds non-ASCII characters, which TraX cannot carry: a plain `vot evaluate` here fails "
+                       "on every sequence (vots-tracker's own commands work around it); prefer an ASCII path", directory)
     if synthetic:
         check_synthetic_args(synthetic, frames, size, objects)
     config_file = directory / "config.yaml"

@@ -29,7 +29,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from .prompts import interior_point, mask_logits
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise HQSamCheckpointError(f"cannot read HQ-SAM checkpoint {path}: {error}") from error
+        raise HQSamCheckpointError(f"cannot read HQ-SAM checkpoint {path}: {first_line(error)}") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise HQSamCheckpointError(f"HQ-SAM checkpoint {path} is not a plain state dict of tensors")
     model = build_sam(size)
@@ -75,12 +75,14 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     if missing or unexpected:
         raise HQSamCheckpointError(
             f"HQ-SAM checkpoint {path} does not match {size}: "
-            f"{len(missing)} missing key(s) {missing[:8]}, {len(unexpected)} unexpected key(s) {unexpected[:8]}"
+            f"{len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} unexpected key(s) {unexpected[:3]}"
         )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:  # shape mismatches
-        raise HQSamCheckpointError(f"HQ-SAM checkpoint {path} does not match {size}: {error}") from error
+    wrong = sorted(k for k, v in model.state_dict().items() if tuple(state[k].shape) != tuple(v.shape))
+    if wrong:
+        raise HQSamCheckpointError(
+            f"HQ-SAM checkpoint {path} does not match {size}: {len(wrong)} tensor(s) of the wrong shape {wrong[:3]}"
+        )
+    model.load_state_dict(state, strict=True)
     return model.to(device)
 
 
