@@ -38,6 +38,8 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     if image.type() != trax.Image.PATH:
         raise ProtocolError(f"expected an image path, got image type {image.type()}")
     path = image.path()
+    if os.path.isdir(path):
+        raise ProtocolError(f"frame path is a folder, not a file: {path}")
     if not os.path.isfile(path):
         raise ProtocolError(f"frame file not found: {path}")
     frame = cv2.imread(path, cv2.IMREAD_COLOR)

@@ -201,6 +201,9 @@ class TrackingSession:
             if object_id in self.object_ids:
                 raise ValueError(f"object id {object_id} was already added on an earlier frame")
             new_objects[object_id] = check_mask(mask, frame.shape, f"object {object_id}")
+        if self.frame_shape is not None and frame.shape != self.frame_shape:
+            raise ValueError(f"frame {self.frame_index + 2} is {frame.shape[1]}x{frame.shape[0]}, but the sequence "
+                             f"started with {self.frame_shape[1]}x{self.frame_shape[0]} frames")
         self.frame_index += 1
         timing = FrameTiming()
 
