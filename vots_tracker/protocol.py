@@ -212,7 +212,7 @@ def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
                 with watchdog.waiting():
                     request = server.wait()
             except trax.TraxException as error:
-                raise ProtocolError(protocol_error_reason(error)) from error
+                raise ProtocolError(protocol_error_reason(error, watchdog.input_closed())) from error
             if request.type == trax.TraxStatus.QUIT:
                 log.info("client quit after %d frame(s)", loop.frames)
                 break
@@ -236,16 +236,17 @@ def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
     return 0
 
 
-def protocol_error_reason(error: Exception) -> str:
+def protocol_error_reason(error: Exception, input_closed: bool = False) -> str:
     """The quit reason for a request libtrax could not read, with the likely cause when it can be named.
 
-    libtrax's parser rejects frame paths holding non-ASCII characters ("illegal argument
-    number"). The server never sees the path; the toolkit that started it does: its working
-    directory or arguments name the workspace.
+    libtrax reports a closed input as a protocol error too, so that case is told apart first.
+    Otherwise the likely cause is a frame path holding non-ASCII characters, which libtrax's
+    parser rejects ("illegal argument number"). The server never sees the path; the toolkit
+    that started it does: its working directory or arguments name the workspace.
     """
     message = str(error).replace("Exception when waiting for command: ", "")
-    if "Protocol error" not in message:
-        return f"TraX connection lost: {message}"
+    if input_closed or "Protocol error" not in message:
+        return f"TraX connection lost: the client closed the connection ({message})"
     reason = f"TraX protocol error: {message}"
     path = non_ascii_client_path()
     if path:

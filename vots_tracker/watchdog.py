@@ -77,6 +77,10 @@ class ClientWatchdog:
         finally:
             self._waiting_since = None
 
+    def input_closed(self) -> bool:
+        """True if the protocol input is watched and its writer is gone."""
+        return self.input_fd is not None and input_hung_up(self.input_fd)
+
     def client_gone(self) -> Optional[str]:
         """Why the client can no longer be served, or None while it can (called every ``interval``)."""
         if os.getppid() != self.parent:
