@@ -159,9 +159,14 @@ def _handshake():
                        tracker_name="vots_tracker", tracker_family="DMAOT+HQ-SAM")
 
 
+def ascii_text(text: str) -> str:
+    """``text`` with non-ASCII characters escaped (\\xe9): libtrax drops a quit reason that holds any."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _quit(server, reason: str) -> None:
     try:
-        server.quit(reason=reason)
+        server.quit(reason=ascii_text(reason))
     except Exception:  # the client may already be gone; the log has the cause
         log.warning("could not send the quit message")
 
@@ -171,6 +176,7 @@ def refuse(reason: str, exit_code: int = EXIT_BAD_CONFIGURATION) -> int:
 
     Without the handshake the toolkit reports only "Unable to connect to tracker".
     """
+    reason = ascii_text(reason)
     log.error("%s", reason)
     with _stdout_for_protocol_only():
         try:
@@ -225,8 +231,8 @@ def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
             server.status(reply)
     except Exception as error:
         if isinstance(error, UserError):
-            log.error("tracking failed: %s", error)
-            reason = str(error)
+            reason = ascii_text(str(error))
+            log.error("tracking failed: %s", reason)
         else:
             log.exception("tracking failed")
             reason = f"{type(error).__name__}: {error}"
@@ -250,7 +256,7 @@ def protocol_error_reason(error: Exception, input_closed: bool = False) -> str:
     reason = f"TraX protocol error: {message}"
     path = non_ascii_client_path()
     if path:
-        return (f"{reason}; the toolkit's path {path} holds non-ASCII characters, which libtrax cannot pass "
+        return (f"{reason}; the toolkit's path {ascii_text(path)} holds non-ASCII characters, which libtrax cannot pass "
                 f"as frame paths: move the workspace to an ASCII-only path or reach it through an ASCII-only "
                 f"symlink (or run `vots-tracker evaluate`, which does that itself)")
     return f"{reason} (libtrax rejects frame paths with non-ASCII characters: use an ASCII-only workspace path)"

@@ -102,6 +102,8 @@ def bad_weights(kind: str):
         if kind == "corrupt":
             broken = ctx.tmp / "inputs" / "garbage.pth"
             return drive(ctx.serve("--dmaot-checkpoint", str(broken)), sequence(ctx))
+        if kind == "non_ascii":
+            return drive(ctx.serve("--dmaot-checkpoint", str(ctx.tmp / "inputs" / "jos\u00e9" / "none.pth")), sequence(ctx))
         wrong = ctx.weights / "DeAOTT_PRE_YTB_DAV.pth"
         return drive(ctx.serve("--model", "deaots", "--dmaot-checkpoint", str(wrong)), sequence(ctx))
     return run
@@ -271,6 +273,7 @@ CASES = [
     # checkpoints: the file is named, in one line
     Case("missing_checkpoint", bad_weights("missing"), (1,), ("could not start", "DeAOTT_PRE_YTB_DAV.pth")),
     Case("corrupt_checkpoint", bad_weights("corrupt"), (1,), ("cannot read DMAOT checkpoint", "garbage.pth")),
+    Case("non_ascii_checkpoint_path", bad_weights("non_ascii"), (1,), ("could not start", "jos\\xe9/none.pth")),
     Case("wrong_model_checkpoint", bad_weights("wrong"), (1,), ("does not fit model deaots", "missing keys (")),
     # frames
     Case("missing_frame", bad_frame("nope/00000099.jpg"), (1,), ("frame file not found", "00000099.jpg")),
