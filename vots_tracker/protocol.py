@@ -192,21 +192,23 @@ def serve(config) -> int:
     """Run the TraX server until the client quits. Returns the process exit code."""
     from .session import Tracker
 
-    with _stdout_for_protocol_only():
-        watchdog = ClientWatchdog.for_environment().start()
-        try:
-            tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
-        except Exception as error:  # reported through the protocol, so the toolkit shows it
-            if not isinstance(error, UserError):
-                log.exception("could not load the tracker")
-            return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
-        server = _handshake()
-        loop = TraxLoop(tracker)
-        try:
-            return _serve_requests(server, loop, watchdog)
-        finally:
-            loop.close()
-            watchdog.stop()
+    watchdog = ClientWatchdog.for_environment().start()  # also while the models load
+    try:
+        with _stdout_for_protocol_only():
+            try:
+                tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
+            except Exception as error:  # reported through the protocol, so the toolkit shows it
+                if not isinstance(error, UserError):
+                    log.exception("could not load the tracker")
+                return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
+            server = _handshake()
+            loop = TraxLoop(tracker)
+            try:
+                return _serve_requests(server, loop, watchdog)
+            finally:
+                loop.close()
+    finally:
+        watchdog.stop()
 
 
 def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
