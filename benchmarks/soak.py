@@ -104,9 +104,9 @@ def run_phase(args, preset: str, frames: int) -> None:
 
 
 def phase_checkpoints(requested: List[int], frames: int) -> List[int]:
-    """The requested checkpoints up to ``frames``; with fewer than three, the midpoint of the last
-    segment is added so that two segments after the cap can be compared."""
-    points = [c for c in requested if c <= frames] or [frames]
+    """The requested checkpoints before ``frames``, and ``frames``; with only two, the midpoint of the
+    last segment is added so that two segments after the cap can be compared."""
+    points = [c for c in requested if c < frames] + [frames]
     if len(points) == 2:
         points.insert(1, (points[0] + points[1]) // 2)
     return points
