@@ -14,7 +14,7 @@ from vots_tracker.config import config_from_args
 from vots_tracker.session import Tracker
 from vots_tracker.weights import registry
 from vots_tracker.weights.cli import init_random
-from vots_tracker.workspace import read_root_trackers
+from vots_tracker.trackers_ini import read_root_trackers
 
 
 def _configs():

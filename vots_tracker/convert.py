@@ -76,7 +76,9 @@ def write_sequence(out_root: Path, name: str, frame_files: List[Path], by_frame:
     from vot.region.io import write_trajectory
     from vot.utilities import write_properties
 
-    from .io_utils import StagedDir, fit_mask, read_rgb
+    from .frame_source import read_rgb
+    from .mask_files import fit_mask
+    from .staging import StagedDir
 
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise UserError(f"invalid sequence name {name!r}")
@@ -169,7 +171,8 @@ def _prepare_out(out: Path) -> bool:
 
 
 def _davis_sequence(root: Path, resolution: str, seq: str):
-    from .io_utils import labels_to_objects, list_images, read_label_png
+    from .frame_source import list_images
+    from .mask_files import labels_to_objects, read_label_png
 
     frames = list_images(root / "JPEGImages" / resolution / seq, what=f"DAVIS frames of {seq}")
     ann_dir = root / "Annotations" / resolution / seq
@@ -238,7 +241,8 @@ def _default_name(frames: Path) -> str:
 
 
 def run_frames(args: argparse.Namespace) -> int:
-    from .io_utils import list_images, load_masks
+    from .frame_source import list_images
+    from .mask_files import load_masks
 
     frames_dir = Path(args.frames)
     frames = list_images(frames_dir)

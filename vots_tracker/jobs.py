@@ -17,11 +17,14 @@ from typing import List, Optional, Sequence, Tuple
 
 from . import toolkit
 from . import workspace as wsmod
+from .data_files import ROOT_TRACKERS_INI
+from .synthetic_sequences import check_synthetic_args
+from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
-SMOKE_TRACKERS = tuple(wsmod.SMOKE_TRACKERS)
+SMOKE_TRACKERS = tuple(SMOKE_ENTRIES)
 DEFAULT_SMOKE_WORKSPACE = "smoke-workspace"
 DEFAULT_WORKSPACE = "workspace"
 DEFAULT_TRACKER = "hqsam_gate"
@@ -50,7 +53,7 @@ def run_smoke(
     """The whole toolkit cycle offline; returns the exit code (0 only if everything checked out)."""
     if sequences < 1:  # the smoke job's name for --synthetic
         raise UserError(f"--sequences must be >= 1, got {sequences}")
-    wsmod.check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
+    check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
     ws = Path(workspace).expanduser().resolve()
     failures: List[str] = []
     started = time.monotonic()
@@ -189,11 +192,11 @@ def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> P
 # --------------------------------------------------------------------------------------
 
 
-def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
+def tracker_config(tracker: str, root_trackers: Path = ROOT_TRACKERS_INI):
     """The TrackerConfig a trackers.ini entry runs (its preset plus the flags on its command)."""
     from .config import add_tracker_arguments, config_from_args
 
-    entries = {e.name: e for e in wsmod.read_root_trackers(root_trackers)}
+    entries = {e.name: e for e in read_root_trackers(root_trackers)}
     if tracker not in entries:
         raise UserError(f"unknown tracker {tracker!r}; trackers.ini defines: {', '.join(entries)}")
     args = list(entries[tracker].args)

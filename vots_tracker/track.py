@@ -68,7 +68,10 @@ def _labels(masks: Dict[int, np.ndarray], shape) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     from .config import ConfigError, config_from_args
-    from .io_utils import FrameSource, StagedDir, fit_mask, load_masks, write_palette_png
+    from .frame_source import FrameSource
+    from .mask_files import fit_mask, load_masks
+    from .palette import write_palette_png
+    from .staging import StagedDir
 
     try:
         config = config_from_args(args)

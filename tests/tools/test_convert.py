@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tools_helpers import assert_one_line_error, run_subprocess, shared_sequence
-from vots_tracker.io_utils import read_label_png, write_palette_png
+from vots_tracker.mask_files import read_label_png
+from vots_tracker.palette import write_palette_png
 
 
 def _load(root: Path):

@@ -12,15 +12,10 @@ from PIL import Image
 
 from tools_helpers import assert_one_line_error, run_subprocess, shared_sequence
 from vots_tracker.errors import UserError
-from vots_tracker.io_utils import (
-    PALETTE,
-    FrameSource,
-    StagedDir,
-    fit_mask,
-    load_masks,
-    read_label_png,
-    write_palette_png,
-)
+from vots_tracker.frame_source import FrameSource
+from vots_tracker.mask_files import fit_mask, load_masks, read_label_png
+from vots_tracker.palette import PALETTE, write_palette_png
+from vots_tracker.staging import StagedDir
 
 
 def test_palette_png_roundtrip(tmp_path):
