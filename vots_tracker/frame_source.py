@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -9,6 +10,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import UserError
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -23,7 +26,11 @@ def list_images(folder: Path, exts: Sequence[str] = IMAGE_EXTS, what: str = "fra
         raise UserError(f"{what} folder {folder} does not exist")
     if not folder.is_dir():
         raise UserError(f"{what} path {folder} is not a folder")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")]
+    named = [p for p in folder.iterdir() if p.suffix.lower() in exts and not p.name.startswith(".")]
+    folders = sorted(p.name for p in named if p.is_dir())
+    if folders:  # skipping it would silently drop a frame and shift every later one
+        raise UserError(f"{what} folder {folder}: {folders[0]} is a folder, not a file")
+    files = [p for p in named if p.is_file()]
     if not files:
         raise UserError(f"no images ({', '.join(exts)}) in {what} folder {folder}")
     files.sort(key=_natural_key)
@@ -34,11 +41,42 @@ def list_images(folder: Path, exts: Sequence[str] = IMAGE_EXTS, what: str = "fra
     return files
 
 
+def check_file(path: Path, what: str) -> None:
+    """A one-line UserError when ``path`` is missing or is not a regular file."""
+    if Path(path).is_dir():
+        raise UserError(f"{what} {path} is a folder, not a file")
+    if not Path(path).is_file():
+        raise UserError(f"{what} {path} does not exist")
+
+
+def jpeg_is_truncated(data: bytes) -> bool:
+    """True for JPEG data without its end-of-image marker (a copy or download cut short).
+
+    The marker is looked for in the last KiB: some cameras append a trailer after it.
+    """
+    return data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]
+
+
+def decode_image(data: bytes, path) -> Optional[np.ndarray]:
+    """Decode image bytes to BGR (None if undecodable). A truncated JPEG is decoded as far as it goes
+    (OpenCV refuses it whole; with its end marker restored libjpeg fills the missing part with grey),
+    with a warning naming the file."""
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    if jpeg_is_truncated(data):
+        if image is None:
+            image = cv2.imdecode(np.frombuffer(data + b"\xff\xd9", dtype=np.uint8), cv2.IMREAD_COLOR)
+        if image is not None:
+            logger.warning("%s is a truncated JPEG (no end-of-image marker): its missing part decodes as grey", path)
+    return image
+
+
 def read_rgb(path: Path) -> np.ndarray:
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    check_file(path, "image")
+    image = decode_image(Path(path).read_bytes(), path)
     if image is None:
         raise UserError(f"cannot read image {path}")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -58,8 +96,7 @@ class FrameSource:
         else:
             import cv2
 
-            if self.video is None or not self.video.is_file():
-                raise UserError(f"video file {self.video} does not exist")
+            check_file(self.video, "video file")
             cap = cv2.VideoCapture(str(self.video))
             try:
                 ok, first = cap.read() if cap.isOpened() else (False, None)

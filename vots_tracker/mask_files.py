@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from .errors import UserError
-from .frame_source import list_images
+from .frame_source import check_file, list_images
 from .palette import PALETTE
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,7 @@ def read_label_png(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"mask file {path} does not exist")
+    check_file(path, "mask file")
     try:
         with Image.open(path) as image:
             image.load()
@@ -88,10 +87,27 @@ def fit_mask(mask: np.ndarray, shape: Tuple[int, int], what: str) -> np.ndarray:
         return mask
     import cv2
 
-    logger.warning("%s is %dx%d but the frame is %dx%d: resizing the mask (nearest neighbour)",
-                   what, mask.shape[1], mask.shape[0], shape[1], shape[0])
+    height, width = mask.shape[:2]
+    if _aspect_differs((height, width), shape):
+        logger.warning("%s is %dx%d (%s) but the frame is %dx%d (%s): the aspect ratios differ, so the mask is "
+                       "stretched; is it the mask of another video, or rotated?", what, width, height,
+                       _orientation(height, width), shape[1], shape[0], _orientation(shape[0], shape[1]))
+    else:
+        logger.warning("%s is %dx%d but the frame is %dx%d: resizing the mask (nearest neighbour)",
+                       what, width, height, shape[1], shape[0])
     resized = cv2.resize(mask.astype(np.uint8), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
     return resized.astype(mask.dtype)
+
+
+def _orientation(height: int, width: int) -> str:
+    return "portrait" if height > width else "landscape" if width > height else "square"
+
+
+def _aspect_differs(mask_shape, frame_shape, tolerance: float = 0.02) -> bool:
+    """True when width/height differ by more than ``tolerance`` (relative): more than a rounding difference."""
+    mask_ratio = mask_shape[1] / max(mask_shape[0], 1)
+    frame_ratio = frame_shape[1] / max(frame_shape[0], 1)
+    return abs(mask_ratio / frame_ratio - 1.0) > tolerance
 
 
 @dataclass
@@ -110,9 +126,6 @@ class MaskSpec:
                 if oid not in ids:
                     ids.append(oid)
         return ids
-
-    def first_frame(self) -> int:
-        return min(f for f, objs in self.by_frame.items() if objs)
 
 
 def _check_ids(ids, where: str) -> None:

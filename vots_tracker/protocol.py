@@ -29,15 +29,20 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     import cv2
     import trax
 
+    from .frame_source import decode_image
+
     image = images.get(trax.ImageChannel.COLOR) if images else None
     if image is None:
         raise ProtocolError("request carries no colour image")
     if image.type() != trax.Image.PATH:
         raise ProtocolError(f"expected an image path, got image type {image.type()}")
     path = image.path()
+    if os.path.isdir(path):
+        raise ProtocolError(f"frame path is a folder, not a file: {path}")
     if not os.path.isfile(path):
         raise ProtocolError(f"frame file not found: {path}")
-    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    with open(path, "rb") as handle:
+        frame = decode_image(handle.read(), path)
     if frame is None:
         raise ProtocolError(f"cannot decode frame image: {path}")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), path

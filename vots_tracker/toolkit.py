@@ -163,6 +163,10 @@ def run_vot(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (stop_signals): do not leave the toolkit running
+            proc.kill()
+            proc.wait()
+            raise
     seconds = time.monotonic() - start
     tail = "".join(lines[-40:])
     run = VotRun(list(args), proc.returncode, log_path, seconds, tail)

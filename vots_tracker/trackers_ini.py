@@ -41,14 +41,6 @@ SMOKE_TRACKERS: Dict[str, Tuple[str, List[str]]] = {
 }
 SMOKE_TIMEOUT = 300
 
-#: Used only when the repository-root trackers.ini is missing (e.g. an installed wheel).
-FALLBACK_TRACKERS: Dict[str, Tuple[str, List[str]]] = {
-    "hqsam_gate": ("DMAOT + HQ-SAM + IoU gate", ["serve", "--preset", "hqsam_gate"]),
-    "dmaot": ("DMAOT", ["serve", "--preset", "dmaot"]),
-    "hqsam_gate_cycle": ("DMAOT + HQ-SAM + IoU gate + cycle", ["serve", "--preset", "hqsam_gate_cycle"]),
-    "hqsam_gate_light": ("DMAOT + HQ-SAM (light) + IoU gate", ["serve", "--preset", "hqsam_gate_light"]),
-}
-
 #: Keys the workspace generator owns; any value in the root file is replaced.
 _OWNED_KEYS = {"protocol", "command", "python", "paths"}
 
@@ -124,10 +116,10 @@ def _literal_strings(node: ast.AST) -> Optional[List[str]]:
 
 
 def read_root_trackers(path: Path = ROOT_TRACKERS_INI) -> List[TrackerEntry]:
-    """Read the repository-root trackers.ini into entries (built-in fallback if it is missing)."""
+    """Read the repository-root trackers.ini into entries."""
     if not path.is_file():
-        logger.warning("%s not found; using the built-in tracker entries %s", path, ", ".join(FALLBACK_TRACKERS))
-        return [TrackerEntry(name, list(args), {"label": label}) for name, (label, args) in FALLBACK_TRACKERS.items()]
+        raise UserError(f"{path} not found: the tracker entries come from the repository-root trackers.ini "
+                        "(installed under <prefix>/share/vots-tracker by a non-editable install)")
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keep key case (env_ names are upper-cased by the toolkit anyway)
     try:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -25,7 +23,8 @@ import yaml
 
 from .data_files import ROOT_TRACKERS_INI, TEMPLATE_DIR
 from .errors import UserError
-from .synthetic_sequences import check_synthetic_args, generate_dataset
+from .staging import foreign_files, write_text_atomic
+from .synthetic_sequences import SYNTHETIC_MANIFEST, check_synthetic_args, generate_dataset, generated_sequences
 from .trackers_ini import read_root_trackers, render_trackers_ini, smoke_entries
 
 logger = logging.getLogger(__name__)
@@ -45,10 +44,11 @@ SMOKE_WEIGHTS = ("DeAOTT_PRE_YTB_DAV.pth", "sam_hq_vit_tiny.pth")
 def init_random_weights(weights_dir: Path, names: Sequence[str] = SMOKE_WEIGHTS) -> List[Path]:
     """Make sure random-init checkpoints exist for ``names`` in ``weights_dir`` (existing files are kept).
 
-    Uses ``vots_tracker.weights.cli.init_random(directory, registry.select(names))`` (which
-    records the files in RANDOM_WEIGHTS.json); falls back to the CLI
-    ``python -m vots_tracker weights init-random DIR NAME...`` if that is not importable.
+    The files are written by ``weights init-random``'s own function, which records them
+    in RANDOM_WEIGHTS.json.
     """
+    from .weights.cli import init_random
+
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
     missing = [n for n in names if not (weights_dir / n).is_file()]
@@ -56,27 +56,7 @@ def init_random_weights(weights_dir: Path, names: Sequence[str] = SMOKE_WEIGHTS)
         logger.info("checkpoints already present in %s: %s", weights_dir, ", ".join(names))
         return [weights_dir / n for n in names]
     logger.info("writing random-init checkpoints %s into %s", ", ".join(missing), weights_dir)
-    try:
-        from .weights import registry as weights_registry
-        from .weights.cli import init_random
-    except ImportError as exc:
-        logger.debug("vots_tracker.weights.cli.init_random not importable (%s); using the CLI", exc)
-        init_random = None
-    if init_random is not None:
-        try:
-            init_random(weights_dir, weights_registry.select(missing))
-        except ImportError as exc:  # the model code that builds the random networks is missing
-            raise UserError(f"cannot write random-init checkpoints {', '.join(missing)}: {exc}") from exc
-    else:
-        cmd = [sys.executable, "-m", "vots_tracker", "weights", "init-random", str(weights_dir), *missing]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise UserError(
-                f"'{' '.join(cmd)}' failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
-            )
-    still = [n for n in missing if not (weights_dir / n).is_file()]
-    if still:
-        raise UserError(f"random-init checkpoints were not written to {weights_dir}: {', '.join(still)}")
+    init_random(weights_dir, missing)
     return [weights_dir / n for n in names]
 
 
@@ -107,48 +87,34 @@ def init_workspace(
 ) -> Path:
     """Create (or with ``force`` rewrite) a workspace; return its absolute path.
 
-    ``force`` rewrites config.yaml, trackers.ini and stacks/, always clears cache/, and for
-    ``synthetic`` also deletes sequences/ and results/ (they would not match the new data).
+    ``force`` rewrites config.yaml, trackers.ini and stacks/ and clears cache/. sequences/
+    and results/ are never deleted: ``synthetic`` replaces only the sequences an earlier
+    ``--synthetic`` wrote (and their results, which would not match the new data), and
+    refuses, naming them, if sequences/ holds anything else.
     """
     directory = Path(directory).expanduser().resolve()
     if synthetic:
         check_synthetic_args(synthetic, frames, size, objects)
-    config_file = directory / "config.yaml"
-    if config_file.exists() and not force:
+    if (directory / "config.yaml").exists() and not force:
         raise UserError(f"{directory} already holds a workspace (config.yaml); pass --force to rewrite it")
     if not (TEMPLATE_DIR / "config.yaml").is_file():
         raise UserError(f"workspace template not found at {TEMPLATE_DIR}")
+    if synthetic:
+        _refuse_foreign_sequences(directory / "sequences")
 
     directory.mkdir(parents=True, exist_ok=True)
-    if force:
-        doomed = ["cache"] + (["sequences", "results"] if synthetic else [])
-        for name in doomed:
-            if (directory / name).exists():
-                logger.info("--force: removing %s", directory / name)
-                shutil.rmtree(directory / name)
-
-    with open(TEMPLATE_DIR / "config.yaml", "r", encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
-    if stack is None:
-        stack = OFFLINE_STACK if synthetic else config.get("stack", MAIN_STACK)
-    config["stack"] = stack
-    config.setdefault("registry", ["./trackers.ini"])
-
-    if (TEMPLATE_DIR / "stacks").is_dir():
-        shutil.copytree(TEMPLATE_DIR / "stacks", directory / "stacks", dirs_exist_ok=True)
-    _check_stack(stack, directory)
-
-    with open(config_file, "w", encoding="utf-8") as handle:
-        handle.write("# Written by `vots-tracker workspace init` from workspace_template/config.yaml\n")
-        yaml.safe_dump(config, handle, sort_keys=False)
+    if force and (directory / "cache").exists():  # analysis cache: derived, keyed by names only
+        logger.info("--force: removing %s", directory / "cache")
+        shutil.rmtree(directory / "cache")
+    stack = _write_config(directory, stack, synthetic)
     for name in ("sequences", "results"):
         (directory / name).mkdir(exist_ok=True)
 
     entries = read_root_trackers(root_trackers)
     smoke_weights = None
     if synthetic:
-        width, height = size
-        names = generate_dataset(directory / "sequences", synthetic, frames, (width, height), objects, seed)
+        _remove_generated(directory)
+        names = generate_dataset(directory / "sequences", synthetic, frames, size, objects, seed)
         logger.info("wrote %d synthetic sequences: %s", len(names), ", ".join(names))
         smoke_weights = Path(weights_dir).expanduser().resolve() if weights_dir else directory / "weights"
         init_random_weights(smoke_weights, SMOKE_WEIGHTS)
@@ -158,16 +124,56 @@ def init_workspace(
         entries,
         weights_dir=main_weights,
         header=(
-            "Generated by `vots-tracker workspace init` from "
-            f"{root_trackers if root_trackers.is_file() else 'built-in entries'}.\n"
+            f"Generated by `vots-tracker workspace init` from {root_trackers}.\n"
             "Each command runs `python -m vots_tracker <args>`; edit the argument list to change flags."
         ),
     )
     if synthetic:
         text += render_trackers_ini(smoke_entries(), weights_dir=smoke_weights)
-    (directory / "trackers.ini").write_text(text, encoding="utf-8")
+    write_text_atomic(directory / "trackers.ini", text)
     logger.info("workspace ready at %s (stack %s)", directory, stack)
     return directory
+
+
+def _write_config(directory: Path, stack: Optional[str], synthetic: int) -> str:
+    """config.yaml from the template (and the template's stacks/); returns the stack it names."""
+    with open(TEMPLATE_DIR / "config.yaml", "r", encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    if stack is None:
+        stack = OFFLINE_STACK if synthetic else config.get("stack", MAIN_STACK)
+    config["stack"] = stack
+    config.setdefault("registry", ["./trackers.ini"])
+    if (TEMPLATE_DIR / "stacks").is_dir():
+        shutil.copytree(TEMPLATE_DIR / "stacks", directory / "stacks", dirs_exist_ok=True)
+    _check_stack(stack, directory)
+    header = "# Written by `vots-tracker workspace init` from workspace_template/config.yaml\n"
+    write_text_atomic(directory / "config.yaml", header + yaml.safe_dump(config, sort_keys=False))
+    return stack
+
+
+def _refuse_foreign_sequences(sequences: Path) -> None:
+    """``--synthetic`` writes into sequences/: only over what an earlier ``--synthetic`` wrote there."""
+    if not sequences.is_dir():
+        return
+    ours = set(generated_sequences(sequences)) | {"list.txt", SYNTHETIC_MANIFEST}
+    found = foreign_files(sequences, lambda relative: relative.parts[0] in ours)
+    if found:
+        shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+        raise UserError(
+            f"{sequences} holds {len(found)} item(s) that `workspace init --synthetic` did not write ({shown}); "
+            "it never deletes sequences: choose another workspace folder or move them away"
+        )
+
+
+def _remove_generated(directory: Path) -> None:
+    """Remove the sequences an earlier ``--synthetic`` wrote, and the results computed on them."""
+    names = generated_sequences(directory / "sequences")
+    for name in names:
+        doomed = [directory / "sequences" / name] + list((directory / "results").glob(f"*/*/{name}"))
+        for path in doomed:
+            if path.is_dir():
+                logger.info("replacing synthetic data: removing %s", path)
+                shutil.rmtree(path)
 
 
 def _check_stack(stack: str, directory: Path) -> None:

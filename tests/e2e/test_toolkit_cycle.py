@@ -10,7 +10,6 @@ Sized for 2 CPU cores (a few minutes); needs the server and the models.
 import json
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
 

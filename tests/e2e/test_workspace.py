@@ -113,9 +113,12 @@ def test_init_refuses_existing_without_force(tmp_path, fake_weights):
     with pytest.raises(UserError, match="--force"):
         wsmod.init_workspace(ws, synthetic=1)
     (ws / "cache").mkdir()
-    (ws / "results" / "stale").mkdir(parents=True)
+    (ws / "results" / "other").mkdir(parents=True)
+    (ws / "results" / "t" / "baseline" / "synthetic-01").mkdir(parents=True)
     wsmod.init_workspace(ws, synthetic=1, frames=5, size=(96, 96), objects=2, force=True)
-    assert not (ws / "cache").exists() and not (ws / "results" / "stale").exists()
+    # results of the regenerated synthetic sequence go (they describe the old frames); nothing else does
+    assert not (ws / "cache").exists() and not (ws / "results" / "t" / "baseline" / "synthetic-01").exists()
+    assert (ws / "results" / "other").is_dir()
 
 
 def test_init_main_stack_without_sequences(tmp_path, no_network):
