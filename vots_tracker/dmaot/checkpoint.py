@@ -19,7 +19,7 @@ from .backbones import official_only_buffers, official_to_ours, ours_to_official
 from .models import DMAOTModel
 from .specs import ModelSpec, get_spec
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ENCODER = "encoder."
 
@@ -104,7 +104,7 @@ def load_checkpoint(model: DMAOTModel, path: Union[str, Path], device: Union[str
     if problems:
         raise CheckpointError(f"{path} does not fit model {spec.name}: " + "; ".join(problems))
     model.load_state_dict(mapped, strict=True)
-    log.debug("%s: %d tensors loaded, %d unused official keys dropped", path, len(mapped), len(dropped))
+    logger.debug("%s: %d tensors loaded, %d unused official keys dropped", path, len(mapped), len(dropped))
     return model.to(device)
 
 
@@ -132,5 +132,5 @@ def write_random_checkpoint(model_name: str, path: Union[str, Path], seed: int =
         state = official_state_dict(model)
     with staged_file(path) as tmp:
         torch.save({"state_dict": state}, tmp)
-    log.warning("wrote RANDOM %s weights to %s", spec.name, path)
+    logger.warning("wrote RANDOM %s weights to %s", spec.name, path)
     return path

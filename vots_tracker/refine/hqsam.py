@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..staging import staged_file
 from .prompts import interior_point, mask_logits
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
 PROMPTS = ("box", "box+mask", "box+points")
@@ -93,7 +93,7 @@ def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int 
         model = build_sam(size)
     with staged_file(path) as tmp:
         torch.save(model.state_dict(), tmp)
-    log.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
+    logger.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
     return path
 
 
