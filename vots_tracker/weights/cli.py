@@ -272,6 +272,7 @@ def cmd_init_random(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """The ``weights`` subcommands and their flags: one declaration after another, kept together."""
     parser = subparsers.add_parser(
         "weights",
         help="list, download, verify checkpoints; write RANDOM test checkpoints",
