@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from vots_tracker.errors import UserError
 from vots_tracker.refine.hqsam import HQSamCheckpointError, HQSamRefiner, load_sam, write_random_checkpoint
 from vots_tracker.refine.overlap import resolve_overlaps
 from vots_tracker.refine.prompts import clip_box, interior_point, mask_box, mask_logits
@@ -71,17 +70,21 @@ def test_decoder_batches_give_the_same_proposals(checkpoint, refiner, embedding,
         parts = chunked.propose(embedding, boxes, masks)
     np.testing.assert_array_equal(parts.masks, one_call.masks)
     np.testing.assert_allclose(parts.scores, one_call.scores, atol=1e-5)
-    with pytest.raises(UserError, match="decode_batch"):
-        HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), decode_batch=-1)
 
 
 @pytest.mark.parametrize("prompt", ["box+mask", "box+points"])
-def test_other_prompts_decode(checkpoint, frame_and_masks, prompt):
-    frame, masks = frame_and_masks
-    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), prompt=prompt, proposals=2)
+def test_other_prompts_decode(checkpoint, refiner, embedding, frame_and_masks, prompt):
+    """The mask or point prompt reaches the decoder: every object's output differs from box alone."""
+    _, masks = frame_and_masks
+    prompted = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), prompt=prompt, proposals=2)
+    prompted.model = refiner.model  # same weights, same embedding
     with torch.inference_mode():
-        proposals = refiner.propose(refiner.embed(frame), boxes_of(masks), masks)
+        proposals = prompted.propose(embedding, boxes_of(masks), masks)
+        box_only = prompted.propose(embedding, boxes_of(masks), masks, prompt="box")
     assert proposals.masks.shape == (3, 2, H, W) and proposals.names == ("hq", "sam1")
+    assert (np.abs(proposals.scores - box_only.scores) > 1e-4).all(), (proposals.scores, box_only.scores)
+    changed = [(proposals.masks[n] != box_only.masks[n]).sum() for n in range(3)]
+    assert all(count > 0 for count in changed), changed
 
 
 def test_single_mode_equals_the_official_predictor(checkpoint, frame_and_masks):
@@ -129,18 +132,24 @@ def test_prompt_geometry():
     assert logits.shape == (256, 256) and logits.max() > 0 > logits.min()
 
 
-def test_tau_one_returns_the_dmaot_masks(refiner, embedding, frame_and_masks):
+@pytest.mark.parametrize("tau", [1.0, 0.999])
+def test_tau_one_returns_the_dmaot_masks(refiner, embedding, frame_and_masks, tau):
+    """tau 1 skips decoding; tau 0.999 goes through the real decoder and gate and rejects all."""
     _, masks = frame_and_masks
     coarse = {i + 1: masks[i] for i in range(3)}
     coarse[4] = masks[0] | masks[2]  # overlaps objects 1 and 3
     for overlaps in (False, True):
-        session = RefinementSession(refiner, RefineOptions(tau=1.0, resolve_overlaps=overlaps))
-        final, reports = session.refine(embedding, coarse)
+        session = RefinementSession(refiner, RefineOptions(tau=tau, resolve_overlaps=overlaps))
+        with torch.inference_mode():
+            final, reports = session.refine(embedding, coarse)
         expected = np.stack(list(coarse.values()))
         if overlaps:
             expected = resolve_overlaps(expected, expected)
         np.testing.assert_array_equal(np.stack(list(final.values())), expected)
         assert not any(r.accepted for r in reports.values())
+        gated = [r for r in reports.values() if r.proposal is not None]
+        assert len(gated) == (0 if tau >= 1.0 else 4)  # the gate saw (and rejected) every object's best proposal
+        assert all(0.0 <= r.iou <= tau for r in gated)
 
 
 def test_stage_reports_and_resolves(refiner, embedding, frame_and_masks):

@@ -74,7 +74,7 @@ def test_default_dmaot_checkpoint(model, expected):
     assert default_dmaot_checkpoint(model) == expected
 
 
-@pytest.mark.parametrize("model", ["foo", "swinb_deaott", "r50_aott", "", "deaot"])
+@pytest.mark.parametrize("model", ["foo", "swinb_deaott", "r50_aott", "", "deaot", "mobilenetv2_deaott"])
 def test_default_dmaot_checkpoint_unknown(model):
     with pytest.raises(UnknownCheckpointError) as info:
         default_dmaot_checkpoint(model)
@@ -90,11 +90,26 @@ def test_default_sam_checkpoint():
 
 
 def test_every_preset_names_registry_files():
+    from vots_tracker.components import required_checkpoints
+
     for preset in available_presets():
         config = make_config(preset)
-        assert (config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)) in REGISTRY, preset
-        if config.refine:
-            assert (config.sam_checkpoint or default_sam_checkpoint(config.sam)) in REGISTRY, preset
+        files = required_checkpoints(config)
+        assert len(files) == 1 + config.refine and all(name in REGISTRY for name in files), preset
+
+
+def test_every_model_spec_carries_a_registry_file():
+    """The registry is derived from the model tables: every model and size has its file there."""
+    from vots_tracker.dmaot.specs import MODEL_SPECS
+    from vots_tracker.refine.sam_specs import DEFAULT_CHECKPOINTS
+
+    for spec in MODEL_SPECS.values():
+        assert REGISTRY[spec.checkpoint.filename] is spec.checkpoint, spec.name
+        assert spec.checkpoint.model == spec.plain_name or spec.checkpoint is registry.REGISTRY[registry.VOTS_DMAOT_FILE]
+    for size, entry in DEFAULT_CHECKPOINTS.items():
+        assert REGISTRY[entry.filename] is entry and entry.model == size
+    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam"}
+    assert all(e.writer for e in ENTRIES)
 
 
 def test_default_weights_dir(monkeypatch, tmp_path):
@@ -192,7 +207,7 @@ def test_random_manifest_skips_checks_and_warns(tmp_path, fake_entry, caplog):
 
 def test_init_random_manifest(tmp_path, monkeypatch, cli):
     """init-random (with stand-in writers) labels files RANDOM, keeps a manifest, refuses real files."""
-    from vots_tracker.weights import cli as wcli
+    from vots_tracker.weights import random_init as wcli
 
     written = []
 
