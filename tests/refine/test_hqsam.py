@@ -1,5 +1,7 @@
 """HQ-SAM adapter and refinement stage on a random-init vit_tiny in the official format."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -182,3 +184,31 @@ def test_stage_redetects_only_lost_objects(refiner, embedding, frame_and_masks):
     assert not reports[2].redetected
     np.testing.assert_array_equal(final[2] | masks[1], masks[1])  # object 2 keeps (part of) its DMAOT mask
     assert not (final[1] & final[2]).any()  # overlap resolution still applies
+
+
+# README's guarantee for --decode-batch: the same masks up to float rounding along the threshold.
+DECODE_BATCH_PIXELS = 10  # per mask (1-2 seen on the 1080p frame below)
+DECODE_BATCH_SCORE = 1e-5  # ~1.5e-7 seen
+
+
+def test_decode_batch_on_a_real_frame_agrees_within_the_readme_tolerance(refiner):
+    """Batched and per-object decoding of 12 objects on a real 1080p frame (skips without shared data)."""
+    from conftest import SHARED_DATA
+    from PIL import Image
+
+    root = SHARED_DATA / "demo-1080p-many-objects"
+    if not (root / "masks" / "00002058.png").is_file():
+        pytest.skip(f"no real frames at {root}")
+    frame = np.asarray(Image.open(root / "images" / "00002058.jpg").convert("RGB"))
+    labels = np.asarray(Image.open(root / "masks" / "00002058.png"))
+    masks = np.stack([labels == i for i in np.unique(labels)[1:13]])
+    boxes = np.stack([clip_box(mask_box(m), *frame.shape[:2]) for m in masks])
+    one_by_one, batched = copy.copy(refiner), copy.copy(refiner)  # the same loaded model
+    one_by_one.decode_batch, batched.decode_batch = 1, 4
+    with torch.inference_mode():
+        embedding = refiner.embed(frame)
+        single = one_by_one.propose(embedding, boxes, masks)
+        grouped = batched.propose(embedding, boxes, masks)
+    differing = (single.masks != grouped.masks).sum(axis=(2, 3))
+    assert differing.max() <= DECODE_BATCH_PIXELS, differing
+    np.testing.assert_allclose(grouped.scores, single.scores, rtol=0, atol=DECODE_BATCH_SCORE)

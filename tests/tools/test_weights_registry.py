@@ -275,3 +275,26 @@ def test_verify_deep_names_unloadable_file(cli, tmp_path, fake_entry):
     res = cli("weights", "verify", entry.filename, "--deep", "--weights-dir", tmp_path)
     assert res.code == 1
     assert "torch cannot load" in res.out and entry.filename in res.out
+
+
+def test_readme_synopses_name_every_weights_flag():
+    """Each flag of `weights download | verify | init-random` appears in README's synopses."""
+    import argparse
+    from pathlib import Path
+
+    from vots_tracker.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Checkpoints (`vots-tracker weights`)"):]
+    section = section[:section.index("\n## ", 5)]
+
+    def subparsers(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    weights = subparsers(build_parser())["weights"]
+    missing = []
+    for action_name in ("download", "verify", "init-random"):
+        for action in subparsers(weights)[action_name]._actions:
+            flags = [f for f in action.option_strings if f.startswith("--") and f not in ("--help", "--weights-dir")]
+            missing += [f"{action_name} {f}" for f in flags if f not in section]
+    assert not missing, missing
