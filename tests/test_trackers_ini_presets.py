@@ -7,8 +7,6 @@ name the same checkpoint files share one load (vit_h alone is 2.5 GB).
 
 from __future__ import annotations
 
-import pytest
-
 from vots_tracker.cli import build_parser
 from vots_tracker.components import required_checkpoints
 from vots_tracker.config import config_from_args

@@ -298,3 +298,17 @@ def test_readme_synopses_name_every_weights_flag():
             flags = [f for f in action.option_strings if f.startswith("--") and f not in ("--help", "--weights-dir")]
             missing += [f"{action_name} {f}" for f in flags if f not in section]
     assert not missing, missing
+
+
+def test_model_tables_and_registry_import_without_torch():
+    """`weights list` and config validation read the model tables; torch loads only with the models."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, vots_tracker.weights.registry, vots_tracker.config, vots_tracker.components; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
