@@ -89,9 +89,9 @@ def test_readme_option_table_is_the_generated_one():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--sam", "none", "--cycle"], "--cycle need"),
-    (["--preset", "dmaot", "--redetect"], "--redetect need"),
-    (["--sam", "none", "--cycle", "--redetect"], "--cycle and --redetect"),
+    (["--sam", "none", "--cycle"], "--cycle needs HQ-SAM refinement, but --sam is none"),
+    (["--preset", "dmaot", "--redetect"], "--redetect needs HQ-SAM"),
+    (["--sam", "none", "--cycle", "--redetect"], "--cycle and --redetect need HQ-SAM"),
     (["--decode-batch", "-1"], "decode_batch"),
     (["--model", "mobilenetv2_deaott"], "unknown DMAOT model 'mobilenetv2_deaott'"),
     (["--model", "swinb_deaott"], "unknown DMAOT model"),

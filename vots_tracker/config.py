@@ -111,8 +111,9 @@ class TrackerConfig:
             raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
         self.proposals = str(self.proposals)
         if self.sam == "none" and (self.cycle or self.redetect):
-            flags = " and ".join(flag for flag, on in (("--cycle", self.cycle), ("--redetect", self.redetect)) if on)
-            raise ConfigError(f"{flags} need(s) HQ-SAM refinement, but --sam is none: choose an HQ-SAM size")
+            flags = [flag for flag, on in (("--cycle", self.cycle), ("--redetect", self.redetect)) if on]
+            raise ConfigError(f"{' and '.join(flags)} {'need' if len(flags) > 1 else 'needs'} HQ-SAM refinement, "
+                              f"but --sam is none: choose an HQ-SAM size")
         return self
 
     @property
