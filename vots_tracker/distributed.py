@@ -37,6 +37,8 @@ from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
+#: Re-runs of a failed task (its function failed, raised, or its worker died).
+DEFAULT_RETRIES = 2
 #: Ray's object store only carries small task descriptions and outcomes here.
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
@@ -244,7 +246,7 @@ def run_tasks(
     tasks: Sequence[Task],
     function: Callable[[Any], Dict[str, Any]],
     resources: Resources,
-    retries: int = 2,
+    retries: int = DEFAULT_RETRIES,
     env: Optional[Dict[str, str]] = None,
     description: str = "tasks",
 ) -> Summary:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from . import toolkit
-from .distributed import Summary, Task, check_nodes, ray_session, run_tasks
+from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def evaluate(
     workers: int = None,
     cpus_per_task: float = None,
     gpus_per_task: float = None,
-    retries: int = 2,
+    retries: int = DEFAULT_RETRIES,
     required_paths: Sequence[os.PathLike] = (),
 ) -> Tuple[Summary, int]:
     """Run every incomplete (tracker, experiment, sequence) on Ray; return the summary and the count skipped.

@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from . import toolkit
 from . import workspace as wsmod
+from .distributed import DEFAULT_RETRIES
 from .errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,7 @@ def run_evaluate(
     ray_address: Optional[str] = None,
     gpus_per_task: Optional[float] = None,
     cpus_per_task: Optional[float] = None,
-    retries: int = 2,
+    retries: Optional[int] = None,
 ) -> int:
     """Checkpoints, workspace, every sequence as a Ray task (:mod:`.evaluate_tasks`), completeness, analysis, pack.
 
@@ -280,7 +281,8 @@ def run_evaluate(
 
     summary, complete = evaluate_tasks.evaluate(
         ws, trackers, force=force, address=ray_address, workers=workers, cpus_per_task=cpus_per_task,
-        gpus_per_task=gpus_per_task, retries=retries, required_paths=checkpoints,
+        gpus_per_task=gpus_per_task, retries=DEFAULT_RETRIES if retries is None else retries,
+        required_paths=checkpoints,
     )
     _out(f"sequences: {complete} already complete, {len(summary.outcomes)} run")
     for line in summary.lines():
@@ -437,8 +439,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--cpus-per-task", type=float, default=None, metavar="C",
                           help="CPUs per sequence; also the tracker's torch threads (OMP_NUM_THREADS) "
                           "[the CPUs shared evenly between the sequences that run at once]")
-    evaluate.add_argument("--retries", type=int, default=2, metavar="R",
-                          help="re-runs of a sequence whose tracker or worker failed [2]")
+    evaluate.add_argument("--retries", type=int, default=None, metavar="R",
+                          help=f"re-runs of a sequence whose tracker or worker failed [{DEFAULT_RETRIES}]")
     evaluate.add_argument("--force", action="store_true", help="re-run sequences that already have results")
     evaluate.add_argument("--quiet", action="store_true", help="do not copy the toolkit's output to stderr")
     evaluate.set_defaults(func=_cmd_evaluate)

@@ -81,12 +81,19 @@ def hook():
 
 @pytest.fixture(scope="module")
 def ray_cluster():
+    """The runner's own local Ray (--workers 2 --cpus-per-task 1), started once, with 2 GPUs declared to Ray.
+
+    The declared GPUs let Ray assign GPU ids that the CUDA_VISIBLE_DEVICES probe can see.
+    Later runs find Ray initialised and use it as it is.
+    """
     import ray
 
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=distributed.LOCAL_OBJECT_STORE_BYTES)
-    yield ray
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(distributed, "local_gpu_count", lambda: 2)
+        with distributed.ray_session(workers=2, cpus_per_task=1, gpus_per_task=0) as resources:
+            assert resources == distributed.Resources(1.0, 0.0, 2)
+            assert ray.cluster_resources()["GPU"] == 2
+            yield ray
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +179,11 @@ def test_dead_worker_is_retried(tmp_path, ray_cluster, hook):
 
 
 def test_failing_sequence_is_named_with_its_log(ws, ray_cluster, capsys):
-    from vots_tracker.jobs import run_evaluate
+    from vots_tracker.cli import build_parser
 
-    rc = run_evaluate(ws, ["static_failing"], echo=False, cpus_per_task=1, gpus_per_task=0, retries=1)
+    args = build_parser().parse_args(["evaluate", "--workspace", str(ws), "--tracker", "static_failing", "--quiet",
+                                      "--cpus-per-task", "1", "--gpus-per-task", "0", "--retries", "1"])
+    rc = args.func(args)
     out = capsys.readouterr().out
     assert rc == 1, out
     failed = re.findall(r"^failed: static_failing/baseline/(\S+) after 2 attempt\(s\): .*; log: (\S+)$", out, re.M)
