@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker import distributed, evaluate_tasks, toolkit  # noqa: E402
+from vots_tracker import distributed, evaluate_job, evaluate_tasks, toolkit  # noqa: E402
 from vots_tracker import workspace as wsmod  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def _noop(payload):
 def add_single_thread_entry(ws: Path, preset: str) -> str:
     """A workspace entry running ``preset`` with ``--threads 1``; returns its name."""
     name = f"{preset}_threads1"
-    entries = evaluate_tasks.workspace_entries(ws)
+    entries = evaluate_job.workspace_entries(ws)
     base = entries[preset]
     args = wsmod.parse_command(base["command"]) + ["--threads", "1"]
     lines = [f"[{name}]"] + [f"{k} = {v}" for k, v in base.items() if k != "command"]

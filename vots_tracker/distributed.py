@@ -262,8 +262,10 @@ def run_tasks(
         num_cpus=resources.cpus_per_task, num_gpus=resources.gpus_per_task
     )
     env = dict(env or {})
-    ordered = sorted(tasks, key=lambda t: -t.frames)
+    ordered = sorted(tasks, key=lambda t: -t.frames)  # stable: equal sizes keep their order
     attempts: Dict[str, int] = {t.key: 0 for t in ordered}
+    if len(attempts) != len(ordered):
+        raise ValueError("task keys must be unique")
     outcomes: Dict[str, Outcome] = {}
     summary = Summary([], seconds=0.0)
     pending: Dict[Any, Task] = {}
@@ -289,8 +291,9 @@ def run_tasks(
                     continue
                 summary.retries += 1
                 summary.worker_deaths += outcome.result.get("worker_died", False)
-                logger.warning("%s failed (attempt %d of %d), retrying: %s", task.key, attempts[task.key],
-                               retries + 1, outcome.error)
+                with progress.bar.external_write_mode():
+                    logger.warning("%s failed (attempt %d of %d), retrying: %s", task.key, attempts[task.key],
+                                   retries + 1, outcome.error)
                 submit(task)
     except KeyboardInterrupt:
         for ref in pending:

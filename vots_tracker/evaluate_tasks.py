@@ -25,7 +25,6 @@ results in its own format. Only where they are written differs:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import os
@@ -37,7 +36,6 @@ from typing import Dict, List, Sequence, Tuple
 
 from . import toolkit
 from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
-from .errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -79,44 +77,6 @@ def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False) ->
                 frames = sum(len(s) for s in transformed)
                 tasks.append(Task(f"{tracker}/{experiment.identifier}/{name}", payload, frames))
     return tasks, complete
-
-
-def workspace_entries(workspace: Path) -> Dict[str, Dict[str, str]]:
-    """The sections of a workspace's trackers.ini (any protocol), by name."""
-    import configparser
-
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str  # env_ keys keep their case
-    try:
-        parser.read(Path(workspace) / "trackers.ini", encoding="utf-8")
-    except configparser.Error as exc:
-        raise UserError(f"cannot parse {Path(workspace) / 'trackers.ini'}: {exc}") from exc
-    return {name: dict(parser[name]) for name in parser.sections()}
-
-
-def entry_checkpoints(workspace: Path, tracker: str) -> List[Path]:
-    """Checkpoint files a workspace trackers.ini entry loads (none known when it does not run ``vots_tracker serve``)."""
-    from . import jobs
-    from . import workspace as wsmod
-    from .config import add_tracker_arguments, config_from_args
-    from .weights import registry
-
-    entry = workspace_entries(workspace).get(tracker)
-    if entry is None:
-        raise UserError(f"tracker {tracker!r} is neither in trackers.ini nor in {Path(workspace) / 'trackers.ini'}")
-    args = wsmod.parse_command(entry.get("command", "")) or []
-    if args[:1] != ["serve"]:
-        return []
-    parser = argparse.ArgumentParser(prog=f"[{tracker}]", add_help=False)
-    add_tracker_arguments(parser)
-    try:
-        config = config_from_args(parser.parse_args(args[1:]))
-    except SystemExit:  # argparse printed what is wrong
-        raise UserError(f"{Path(workspace) / 'trackers.ini'} [{tracker}]: invalid serve arguments {args[1:]}") from None
-    env_weights = next((v for k, v in entry.items() if k.upper() == "ENV_VOTS_TRACKER_WEIGHTS"), None)
-    folder = Path(config.weights_dir or env_weights or registry.default_weights_dir()).expanduser()
-    return [Path(name) if os.sep in name else folder / registry.get_entry(name).filename
-            for name in jobs.required_checkpoints(config)]
 
 
 def worker_env(workspace: Path) -> Dict[str, str]:

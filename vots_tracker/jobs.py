@@ -270,11 +270,11 @@ def run_evaluate(
     the workspace's trackers.ini defines (e.g. the smoke entries of a synthetic workspace)
     use the workspace as it is. Returns 1 if any sequence failed or any result is missing.
     """
-    from . import evaluate_tasks
+    from . import evaluate_job, evaluate_tasks
 
     ws = Path(workspace).expanduser().resolve()
     trackers = list(dict.fromkeys([trackers] if isinstance(trackers, str) else trackers))
-    checkpoints = _prepare_evaluation(ws, trackers, weights_dir)
+    checkpoints = evaluate_job.prepare_evaluation(ws, trackers, weights_dir)
     _out(f"workspace: {ws}")
     wsmod.download_sequences(ws)
     toolkit.set_numba_cache(ws)
@@ -299,83 +299,11 @@ def run_evaluate(
         else:
             _out(f"evaluate {tracker}: ok, results complete")
             finished.append(tracker)
-    failures = _analyse_and_pack(ws, finished, echo) + len(trackers) - len(finished)
+    failures = evaluate_job.analyse_and_pack(ws, finished, echo) + len(trackers) - len(finished)
     if failures or summary.failed:
         _out(f"evaluate: FAILED; tracker logs under {ws / 'logs'}, task logs under {ws / evaluate_tasks.TASK_LOG_DIR}")
         return 1
     return 0
-
-
-def _prepare_evaluation(ws: Path, trackers: List[str], weights_dir: Optional[os.PathLike]) -> List[Path]:
-    """Checkpoints (downloaded and verified for repository trackers) and the workspace; returns the checkpoint paths."""
-    from . import evaluate_tasks
-    from .weights.registry import default_weights_dir
-
-    repository = {entry.name for entry in wsmod.read_root_trackers()}
-    local = [t for t in trackers if t not in repository]
-    if local and len(local) < len(trackers):  # refreshing the workspace would drop the workspace-only entries
-        raise UserError(f"evaluate trackers of trackers.ini or workspace-only ones ({', '.join(local)}), not both")
-    if local:
-        if not (ws / "config.yaml").is_file():
-            raise UserError(f"unknown tracker {local[0]!r}: not in trackers.ini, and {ws} holds no workspace")
-        checkpoints: List[Path] = []
-        for tracker in local:
-            checkpoints += evaluate_tasks.entry_checkpoints(ws, tracker)
-            _out(f"tracker: {tracker} (entry of {ws / 'trackers.ini'}; the workspace is used as it is)")
-        return checkpoints
-    configs = {tracker: tracker_config(tracker) for tracker in trackers}
-    first = configs[trackers[0]]
-    folder = Path(weights_dir or first.weights_dir or default_weights_dir()).expanduser().resolve()  # one for all
-    checkpoints = []
-    for tracker, config in configs.items():
-        names = required_checkpoints(config)
-        _out(f"tracker: {tracker} (checkpoints: {', '.join(names)}; weights: {folder})")
-        for path in ensure_checkpoints(names, folder):
-            _out(f"checkpoint: {path}")
-            checkpoints.append(path)
-    stack = None
-    if (ws / "config.yaml").is_file():
-        import yaml
-
-        with open(ws / "config.yaml", "r", encoding="utf-8") as handle:
-            stack = (yaml.safe_load(handle) or {}).get("stack")
-    # (re)write config.yaml and trackers.ini; sequences and results are kept
-    wsmod.init_workspace(ws, stack=stack, weights_dir=folder, force=True)
-    return checkpoints
-
-
-def _analyse_and_pack(ws: Path, trackers: List[str], echo: bool) -> int:
-    """``vot analysis`` (Q printed where the stack defines it) and ``vot pack`` per tracker; returns the failures."""
-    if not trackers:
-        return 0
-    failures = 0
-    stack = toolkit.load_workspace(ws).stack
-    analyses = [a for experiment in stack for a in experiment.analyses]
-    if not analyses:
-        _out("analysis: the stack defines none (scoring happens on the challenge server)")
-    else:
-        name = "evaluate-" + datetime.now().strftime("%Y%m%d-%H%M%S")
-        toolkit.clear_cache(ws)  # the analysis cache is keyed by names; results may be new
-        try:
-            toolkit.run_vot(["analysis", "--workspace", str(ws), "--format", "json", "--name", name, *trackers],
-                            ws, "analysis", echo=echo)
-            path = toolkit.analysis_json(ws, name)
-            _out(f"analysis: {path}")
-            if any(type(a).__name__ == "AverageAccuracy" for a in analyses):
-                for tracker in trackers:
-                    _out(f"Q {tracker}: {toolkit.read_quality(path, tracker):.4f}")
-        except UserError as exc:
-            failures += 1
-            logger.error("vot analysis: %s", exc)
-            _out("analysis: FAILED")
-    for tracker in trackers:
-        try:
-            _out(f"pack {tracker}: {pack(ws, tracker, echo=echo)}")
-        except UserError as exc:
-            failures += 1
-            logger.error("vot pack %s: %s", tracker, exc)
-            _out(f"pack {tracker}: FAILED")
-    return failures
 
 
 # --------------------------------------------------------------------------------------
