@@ -160,26 +160,26 @@ def ray_session(
         started = True
         cpus_per_task, gpus_per_task = cpus, per_gpu
     try:
-        yield _resolve_resources(ray.cluster_resources(), cpus_per_task, gpus_per_task)
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        yield _resolve_resources(nodes, cpus_per_task, gpus_per_task)
     finally:
         if started:
             ray.shutdown()
 
 
-def _resolve_resources(total: Dict[str, float], cpus: Optional[float], gpus: Optional[float]) -> Resources:
-    cluster_cpus, cluster_gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float], gpus: Optional[float]) -> Resources:
+    """Per-task resources from the alive nodes' resources (a task must fit on one node: never an unschedulable task)."""
+    nodes = [(float(n.get("CPU", 0)), float(n.get("GPU", 0))) for n in nodes]
+    most_cpus, most_gpus = max((c for c, _ in nodes), default=0.0), max((g for _, g in nodes), default=0.0)
     if gpus is None:
-        gpus = 1.0 if cluster_gpus else 0.0
-    if gpus > cluster_gpus:
-        raise UserError(f"--gpus-per-task {gpus:g} but the Ray cluster has {cluster_gpus:g} GPU(s)")
-    by_gpu = int(cluster_gpus // gpus) if gpus else None
-    if cpus is None:
-        cpus = max(1.0, float(int(cluster_cpus // by_gpu))) if by_gpu else 1.0
-    if cpus > cluster_cpus:
-        raise UserError(f"--cpus-per-task {cpus:g} but the Ray cluster has {cluster_cpus:g} CPU(s)")
-    concurrency = int(cluster_cpus // cpus)
-    if by_gpu is not None:
-        concurrency = min(concurrency, by_gpu)
+        gpus = 1.0 if most_gpus >= 1 else 0.0
+    if gpus > most_gpus:
+        raise UserError(f"--gpus-per-task {gpus:g} but no Ray node has more than {most_gpus:g} GPU(s)")
+    if cpus is None:  # the CPUs of a GPU node shared evenly between the tasks its GPUs can take
+        cpus = min((max(1.0, float(int(c // (g // gpus)))) for c, g in nodes if gpus and g >= gpus), default=1.0)
+    if cpus > most_cpus:
+        raise UserError(f"--cpus-per-task {cpus:g} but no Ray node has more than {most_cpus:g} CPU(s)")
+    concurrency = sum(min(int(c // cpus), int(g // gpus)) if gpus else int(c // cpus) for c, g in nodes)
     return Resources(float(cpus), float(gpus), max(1, concurrency))
 
 

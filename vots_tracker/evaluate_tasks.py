@@ -32,7 +32,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import toolkit
 from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
@@ -91,19 +91,23 @@ def worker_env(workspace: Path) -> Dict[str, str]:
 
 
 def clear_staging(workspace: Path, trackers: Sequence[str]) -> None:
-    """Remove staging folders that killed tasks of these trackers left behind."""
+    """Remove the staging folders of these trackers (what killed tasks left behind)."""
     for tracker in trackers:
         shutil.rmtree(Path(workspace) / STAGING_DIR / tracker, ignore_errors=True)
+    try:
+        (Path(workspace) / STAGING_DIR).rmdir()  # only when no other evaluation stages there
+    except OSError:
+        pass
 
 
 def evaluate(
     workspace: os.PathLike,
     trackers: Sequence[str],
     force: bool = False,
-    address: str = None,
-    workers: int = None,
-    cpus_per_task: float = None,
-    gpus_per_task: float = None,
+    address: Optional[str] = None,
+    workers: Optional[int] = None,
+    cpus_per_task: Optional[float] = None,
+    gpus_per_task: Optional[float] = None,
     retries: int = DEFAULT_RETRIES,
     required_paths: Sequence[os.PathLike] = (),
 ) -> Tuple[Summary, int]:
@@ -123,6 +127,7 @@ def evaluate(
         check_nodes([workspace / "config.yaml", workspace / "sequences" / "list.txt", *required_paths])
         summary = run_tasks(tasks, run_sequence, resources, retries, env=worker_env(workspace),
                             description="sequences")
+    clear_staging(workspace, trackers)
     return summary, complete
 
 

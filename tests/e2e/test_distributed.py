@@ -141,7 +141,7 @@ def test_killed_tracker_is_retried(ws, static_bins, ray_cluster):
     assert (summary.retries, summary.worker_deaths) == (1, 0)  # the tracker died, not the Ray worker
     assert toolkit.check_results(ws, "static_killed") == []
     assert _bins(ws, "static_killed") == static_bins  # the retried sequence too
-    assert not list((ws / evaluate_tasks.STAGING_DIR).glob("static_killed/*"))
+    assert not (ws / evaluate_tasks.STAGING_DIR / "static_killed").exists()
 
 
 def test_resume_runs_nothing_and_force_runs_everything(ws, ray_cluster):
@@ -214,9 +214,11 @@ def test_every_node_must_see_the_paths(ray_cluster, tmp_path):
 
 
 def test_resources_follow_the_cluster():
-    cluster = {"CPU": 16.0, "GPU": 4.0}
-    assert distributed._resolve_resources(cluster, None, None) == distributed.Resources(4.0, 1.0, 4)
-    assert distributed._resolve_resources(cluster, 2, 0.5) == distributed.Resources(2.0, 0.5, 8)
-    assert distributed._resolve_resources({"CPU": 2.0}, None, None) == distributed.Resources(1.0, 0.0, 2)
-    with pytest.raises(UserError, match="--gpus-per-task 1 but the Ray cluster has 0 GPU"):
-        distributed._resolve_resources({"CPU": 2.0}, None, 1)
+    two_gpu_nodes = [{"CPU": 8.0, "GPU": 2.0}, {"CPU": 8.0, "GPU": 2.0}]
+    assert distributed._resolve_resources(two_gpu_nodes, None, None) == distributed.Resources(4.0, 1.0, 4)
+    assert distributed._resolve_resources(two_gpu_nodes, 2, 0.5) == distributed.Resources(2.0, 0.5, 8)
+    assert distributed._resolve_resources([{"CPU": 2.0}], None, None) == distributed.Resources(1.0, 0.0, 2)
+    with pytest.raises(UserError, match="--gpus-per-task 1 but no Ray node has more than 0 GPU"):
+        distributed._resolve_resources([{"CPU": 2.0}], None, 1)
+    with pytest.raises(UserError, match="--cpus-per-task 12 but no Ray node has more than 8 CPU"):
+        distributed._resolve_resources(two_gpu_nodes, 12, None)  # 16 in all, but a task runs on one node
