@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from vots_tracker import distributed, evaluate_job, evaluate_tasks, toolkit  # noqa: E402
 from vots_tracker import workspace as wsmod  # noqa: E402
+from vots_tracker.trackers_ini import parse_command, serve_command  # noqa: E402
 
 
 def _noop(payload):
@@ -38,9 +39,9 @@ def add_single_thread_entry(ws: Path, preset: str) -> str:
     name = f"{preset}_threads1"
     entries = evaluate_job.workspace_entries(ws)
     base = entries[preset]
-    args = wsmod.parse_command(base["command"]) + ["--threads", "1"]
+    args = parse_command(base["command"]) + ["--threads", "1"]
     lines = [f"[{name}]"] + [f"{k} = {v}" for k, v in base.items() if k != "command"]
-    lines.append(f"command = {wsmod.serve_command(args)}")
+    lines.append(f"command = {serve_command(args)}")
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
         handle.write("\n" + "\n".join(lines) + "\n")
     return name

@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 from . import toolkit
 from . import workspace as wsmod
 from .errors import UserError
+from .trackers_ini import parse_command, read_root_trackers
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +31,12 @@ def _out(line: str) -> None:
 
 def prepare_evaluation(ws: Path, trackers: List[str], weights_dir: Optional[os.PathLike]) -> List[Path]:
     """Checkpoints (downloaded and verified for repository trackers) and the workspace; returns the checkpoint paths."""
-    from .jobs import ensure_checkpoints, required_checkpoints, tracker_config
+    from .components import required_checkpoints
+    from .jobs import tracker_config
+    from .weights.download import ensure_checkpoints
     from .weights.registry import default_weights_dir
 
-    repository = {entry.name for entry in wsmod.read_root_trackers()}
+    repository = {entry.name for entry in read_root_trackers()}
     local = [t for t in trackers if t not in repository]
     if local and len(local) < len(trackers):  # refreshing the workspace would drop the workspace-only entries
         raise UserError(f"evaluate trackers of trackers.ini or workspace-only ones ({', '.join(local)}), not both")
@@ -117,14 +120,14 @@ def workspace_entries(workspace: Path) -> Dict[str, Dict[str, str]]:
 
 def entry_checkpoints(workspace: Path, tracker: str) -> List[Path]:
     """Checkpoint files a workspace trackers.ini entry loads (none known when it does not run ``vots_tracker serve``)."""
+    from .components import required_checkpoints
     from .config import add_tracker_arguments, config_from_args
-    from .jobs import required_checkpoints
     from .weights import registry
 
     entry = workspace_entries(workspace).get(tracker)
     if entry is None:
         raise UserError(f"tracker {tracker!r} is neither in trackers.ini nor in {Path(workspace) / 'trackers.ini'}")
-    args = wsmod.parse_command(entry.get("command", "")) or []
+    args = parse_command(entry.get("command", "")) or []
     if args[:1] != ["serve"]:
         return []
     parser = argparse.ArgumentParser(prog=f"[{tracker}]", add_help=False)
@@ -135,5 +138,4 @@ def entry_checkpoints(workspace: Path, tracker: str) -> List[Path]:
         raise UserError(f"{Path(workspace) / 'trackers.ini'} [{tracker}]: invalid serve arguments {args[1:]}") from None
     env_weights = next((v for k, v in entry.items() if k.upper() == "ENV_VOTS_TRACKER_WEIGHTS"), None)
     folder = Path(config.weights_dir or env_weights or registry.default_weights_dir()).expanduser()
-    return [Path(name) if os.sep in name else folder / registry.get_entry(name).filename
-            for name in required_checkpoints(config)]
+    return [registry.resolve_checkpoint(name, folder) for name in required_checkpoints(config)]

@@ -18,6 +18,7 @@ import pytest
 
 import vots_tracker.toolkit as toolkit
 import vots_tracker.workspace as wsmod
+from vots_tracker.data_files import PACKAGE_ROOT
 from vots_tracker import distributed, evaluate_tasks
 from vots_tracker.errors import UserError
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 def _entry(name: str, start: str, weights: Path, **env: str) -> str:
     lines = [
         f"[{name}]", f"label = {name} (test)", "protocol = traxpython", f"python = {sys.executable}",
-        f"paths = {E2E_DIR}{os.pathsep}{wsmod.PACKAGE_ROOT}",
+        f"paths = {E2E_DIR}{os.pathsep}{PACKAGE_ROOT}",
         f"command = import vots_fault_hook; vots_fault_hook.install(); {start}",
         "timeout = 300", "env_LD_LIBRARY_PATH = $LD_LIBRARY_PATH", f"env_VOTS_TRACKER_WEIGHTS = {weights}",
     ]
