@@ -13,15 +13,21 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import toolkit
 from . import workspace as wsmod
+from .data_files import ROOT_TRACKERS_INI
+from .distributed import DEFAULT_RETRIES
+from .synthetic_sequences import check_synthetic_args
+from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
+from .components import required_checkpoints
 from .errors import UserError
+from .weights.download import ensure_checkpoints
 
 logger = logging.getLogger(__name__)
 
-SMOKE_TRACKERS = tuple(wsmod.SMOKE_TRACKERS)
+SMOKE_TRACKERS = tuple(SMOKE_ENTRIES)
 DEFAULT_SMOKE_WORKSPACE = "smoke-workspace"
 DEFAULT_WORKSPACE = "workspace"
 DEFAULT_TRACKER = "hqsam_gate"
@@ -50,98 +56,107 @@ def run_smoke(
     """The whole toolkit cycle offline; returns the exit code (0 only if everything checked out)."""
     if sequences < 1:  # the smoke job's name for --synthetic
         raise UserError(f"--sequences must be >= 1, got {sequences}")
-    wsmod.check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
+    check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
     ws = Path(workspace).expanduser().resolve()
-    failures: List[str] = []
     started = time.monotonic()
+    _prepare_smoke_workspace(ws, keep, sequences, frames, size, objects)
+    _out(f"workspace: {ws}")
+    toolkit.set_numba_cache(ws)
+    steps = SmokeSteps(ws, echo)
+    evaluated = [tracker for tracker in trackers if steps.test_and_evaluate(tracker, skip_test)]
+    if evaluated:
+        steps.analyse(evaluated)
+    elapsed = time.monotonic() - started
+    if steps.failures:
+        for failure in steps.failures:
+            logger.error("%s", failure)
+        _out(f"smoke: FAILED ({len(steps.failures)} step(s), {elapsed:.0f} s); logs under {ws / toolkit.LOG_DIR}")
+        return 1
+    _out(f"smoke: OK ({elapsed:.0f} s)")
+    return 0
 
+
+def _prepare_smoke_workspace(ws: Path, keep: bool, sequences: int, frames: int, size: Tuple[int, int],
+                             objects: int) -> None:
     if keep and (ws / "config.yaml").is_file():
         logger.info("--keep: reusing %s (existing results are kept; vot evaluate skips them)", ws)
         if not wsmod.sequences_present(ws):
             raise UserError(f"{ws} has no sequences/list.txt; run without --keep to recreate it")
-    else:
-        _refuse_foreign_workspace(ws)
-        wsmod.init_workspace(ws, synthetic=sequences, frames=frames, size=size, objects=objects, force=True)
-    _out(f"workspace: {ws}")
-    toolkit.set_numba_cache(ws)
-    first_sequence = ws / "sequences" / _first_sequence(ws)
+        return
+    _refuse_foreign_workspace(ws)
+    wsmod.init_workspace(ws, synthetic=sequences, frames=frames, size=size, objects=objects, force=True)
 
-    evaluated: List[str] = []
-    for tracker in trackers:
-        if not skip_test:
-            try:
-                run = toolkit.run_vot(
-                    ["--registry", str(ws), "test", tracker, "--sequence", str(first_sequence)],
-                    ws, f"test-{tracker}", offline=True, echo=echo,
-                )
-                if "Test concluded successfuly" not in run.log.read_text(encoding="utf-8", errors="replace"):
-                    raise toolkit.ToolkitError(
-                        f"`{run.command}` did not conclude: {_summary(run.log)}; log: {run.log}"
-                    )
-                _out(f"test {tracker}: ok ({run.seconds:.0f} s)")
-            except UserError as exc:
-                failures.append(f"vot test {tracker}: {exc}")
-                _out(f"test {tracker}: FAILED")
-                continue
+
+class SmokeSteps:
+    """The smoke job's toolkit steps; a failed step is recorded and printed as FAILED, the others go on."""
+
+    def __init__(self, ws: Path, echo: bool):
+        self.ws = ws
+        self.echo = echo
+        self.failures: List[str] = []
+
+    def attempt(self, label: str, failed_line: str, step: Callable[[], None]) -> bool:
+        """Run one step; on a UserError record ``label: reason`` and print ``failed_line``."""
         try:
-            run = toolkit.run_vot(
-                ["evaluate", "--workspace", str(ws), tracker], ws, f"evaluate-{tracker}", offline=True, echo=echo
-            )
-            problems = toolkit.check_results(ws, tracker)
-            if problems:
-                raise toolkit.ToolkitError(
-                    f"{len(problems)} missing/bad result(s) ({_summary(run.log)}; log: {run.log}):\n"
-                    + "\n".join(f"    {p}" for p in problems)
-                )
-            _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
-            evaluated.append(tracker)
+            step()
+            return True
         except UserError as exc:
-            failures.append(f"vot evaluate {tracker}: {exc}")
-            _out(f"evaluate {tracker}: FAILED")
+            self.failures.append(f"{label}: {exc}")
+            _out(failed_line)
+            return False
 
-    if evaluated:
+    def vot(self, args: List[str], log_name: str) -> "toolkit.VotRun":
+        return toolkit.run_vot(args, self.ws, log_name, offline=True, echo=self.echo)
+
+    def test_and_evaluate(self, tracker: str, skip_test: bool) -> bool:
+        """``vot test`` (unless skipped) then ``vot evaluate`` and the completeness check; True if both passed."""
+        if not skip_test and not self.attempt(f"vot test {tracker}", f"test {tracker}: FAILED",
+                                              lambda: self._test(tracker)):
+            return False
+        return self.attempt(f"vot evaluate {tracker}", f"evaluate {tracker}: FAILED", lambda: self._evaluate(tracker))
+
+    def _test(self, tracker: str) -> None:
+        first_sequence = self.ws / "sequences" / _first_sequence(self.ws)
+        run = self.vot(["--registry", str(self.ws), "test", tracker, "--sequence", str(first_sequence)],
+                       f"test-{tracker}")
+        if "Test concluded successfuly" not in run.log.read_text(encoding="utf-8", errors="replace"):
+            raise toolkit.ToolkitError(f"`{run.command}` did not conclude: {_summary(run.log)}; log: {run.log}")
+        _out(f"test {tracker}: ok ({run.seconds:.0f} s)")
+
+    def _evaluate(self, tracker: str) -> None:
+        run = self.vot(["evaluate", "--workspace", str(self.ws), tracker], f"evaluate-{tracker}")
+        problems = toolkit.check_results(self.ws, tracker)
+        if problems:
+            raise toolkit.ToolkitError(
+                f"{len(problems)} missing/bad result(s) ({_summary(run.log)}; log: {run.log}):\n"
+                + "\n".join(f"    {p}" for p in problems)
+            )
+        _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
+
+    def analyse(self, evaluated: List[str]) -> None:
+        """``vot analysis`` (prints Q), ``vot report`` and ``vot pack`` for the evaluated trackers."""
         name = "smoke-" + datetime.now().strftime("%Y%m%d-%H%M%S")
-        toolkit.clear_cache(ws)  # results may have been re-run under the same names
-        try:
-            toolkit.run_vot(
-                ["analysis", "--workspace", str(ws), "--format", "json", "--name", name, *evaluated],
-                ws, "analysis", offline=True, echo=echo,
-            )
-            path = toolkit.analysis_json(ws, name)
-            _out(f"analysis: {path}")
-            for tracker in evaluated:
-                q = toolkit.read_quality(path, tracker)
-                _out(f"Q {tracker}: {q:.4f}")
-        except UserError as exc:
-            failures.append(f"vot analysis: {exc}")
-            _out("analysis: FAILED")
-        try:
-            toolkit.run_vot(
-                ["report", "--workspace", str(ws), "--format", "html", "--name", name, *evaluated],
-                ws, "report", offline=True, echo=echo,
-            )
-            report = ws / "reports" / name / "report.html"
-            if not report.is_file():
-                raise toolkit.ToolkitError(f"vot report wrote no {report}")
-            _out(f"report: {report}")
-        except UserError as exc:
-            failures.append(f"vot report: {exc}")
-            _out("report: FAILED")
+        toolkit.clear_cache(self.ws)  # results may have been re-run under the same names
+        self.attempt("vot analysis", "analysis: FAILED", lambda: self._analysis(name, evaluated))
+        self.attempt("vot report", "report: FAILED", lambda: self._report(name, evaluated))
         for tracker in evaluated:
-            try:
-                _out(f"pack {tracker}: {pack(ws, tracker, offline=True, echo=echo)}")
-            except UserError as exc:
-                failures.append(f"vot pack {tracker}: {exc}")
-                _out(f"pack {tracker}: FAILED")
+            self.attempt(f"vot pack {tracker}", f"pack {tracker}: FAILED",
+                         lambda tracker=tracker: _out(f"pack {tracker}: {pack(self.ws, tracker, offline=True, echo=self.echo)}"))
 
-    elapsed = time.monotonic() - started
-    if failures:
-        for failure in failures:
-            logger.error("%s", failure)
-        _out(f"smoke: FAILED ({len(failures)} step(s), {elapsed:.0f} s); logs under {ws / toolkit.LOG_DIR}")
-        return 1
-    _out(f"smoke: OK ({elapsed:.0f} s)")
-    return 0
+    def _analysis(self, name: str, evaluated: List[str]) -> None:
+        self.vot(["analysis", "--workspace", str(self.ws), "--format", "json", "--name", name, *evaluated],
+                 "analysis")
+        path = toolkit.analysis_json(self.ws, name)
+        _out(f"analysis: {path}")
+        for tracker in evaluated:
+            _out(f"Q {tracker}: {toolkit.read_quality(path, tracker):.4f}")
+
+    def _report(self, name: str, evaluated: List[str]) -> None:
+        self.vot(["report", "--workspace", str(self.ws), "--format", "html", "--name", name, *evaluated], "report")
+        report = self.ws / "reports" / name / "report.html"
+        if not report.is_file():
+            raise toolkit.ToolkitError(f"vot report wrote no {report}")
+        _out(f"report: {report}")
 
 
 def _refuse_foreign_workspace(ws: Path) -> None:
@@ -189,11 +204,11 @@ def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> P
 # --------------------------------------------------------------------------------------
 
 
-def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
+def tracker_config(tracker: str, root_trackers: Path = ROOT_TRACKERS_INI):
     """The TrackerConfig a trackers.ini entry runs (its preset plus the flags on its command)."""
     from .config import add_tracker_arguments, config_from_args
 
-    entries = {e.name: e for e in wsmod.read_root_trackers(root_trackers)}
+    entries = {e.name: e for e in read_root_trackers(root_trackers)}
     if tracker not in entries:
         raise UserError(f"unknown tracker {tracker!r}; trackers.ini defines: {', '.join(entries)}")
     args = list(entries[tracker].args)
@@ -208,94 +223,58 @@ def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
     return config_from_args(namespace)
 
 
-def required_checkpoints(config) -> List[str]:
-    """Checkpoint names (or paths) the config loads: DMAOT's, and HQ-SAM's when it refines."""
-    from .weights.registry import default_dmaot_checkpoint, default_sam_checkpoint
-
-    names = [config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)]
-    if config.refine:
-        names.append(config.sam_checkpoint or default_sam_checkpoint(config.sam))
-    return names
-
-
-def ensure_checkpoints(names: Sequence[str], weights_dir: Path, mirror: Optional[str] = None) -> List[Path]:
-    """Download (if missing or RANDOM) and verify official checkpoints; stop at the first failure.
-
-    A failed download raises the weights module's error, one line naming the file, its
-    URL and where to put it by hand.
-    """
-    from .weights import registry
-    from .weights.download import download, mirror_urls
-
-    mirror = mirror if mirror is not None else os.environ.get("VOTS_TRACKER_WEIGHTS_MIRROR")
-    paths = []
-    for name in names:
-        given = Path(name).expanduser()
-        if given.is_file():  # an explicit path in the preset: use as is
-            if registry.is_random(given):
-                raise UserError(f"checkpoint {given} holds RANDOM weights (init-random); the evaluation needs real ones")
-            paths.append(given.resolve())
-            continue
-        entry = registry.get_entry(name)
-        path = weights_dir / entry.filename
-        if path.is_file() and not registry.is_random(path):
-            registry.verify_file(path, entry)
-            logger.info("checkpoint %s present and verified", path)
-        else:
-            if path.is_file():
-                logger.warning("%s holds RANDOM weights; downloading the official file over it", path)
-            logger.info("downloading %s from %s into %s", entry.filename, entry.url, weights_dir)
-            path = download(entry, weights_dir, urls=mirror_urls(entry, mirror) if mirror else None)
-        paths.append(path)
-    return paths
-
-
 def run_evaluate(
     workspace: os.PathLike = DEFAULT_WORKSPACE,
-    tracker: str = DEFAULT_TRACKER,
+    trackers: Sequence[str] = (DEFAULT_TRACKER,),
     weights_dir: Optional[os.PathLike] = None,
     force: bool = False,
     echo: bool = True,
+    workers: Optional[int] = None,
+    ray_address: Optional[str] = None,
+    gpus_per_task: Optional[float] = None,
+    cpus_per_task: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> int:
-    """Official checkpoints, a VOTS2024 workspace, ``vot evaluate``, completeness check, ``vot pack``."""
-    from .weights.registry import default_weights_dir
+    """Checkpoints, workspace, every sequence as a Ray task (:mod:`.evaluate_tasks`), completeness, analysis, pack.
 
-    config = tracker_config(tracker)
-    folder = Path(weights_dir or config.weights_dir or default_weights_dir()).expanduser().resolve()
-    names = required_checkpoints(config)
-    _out(f"tracker: {tracker} (checkpoints: {', '.join(names)}; weights: {folder})")
-    for path in ensure_checkpoints(names, folder):
-        _out(f"checkpoint: {path}")
+    Trackers of the repository's trackers.ini get their official checkpoints downloaded and
+    verified and the workspace refreshed for them (today's challenge run). Trackers that only
+    the workspace's trackers.ini defines (e.g. the smoke entries of a synthetic workspace)
+    use the workspace as it is. Returns 1 if any sequence failed or any result is missing.
+    """
+    from . import evaluate_job, evaluate_tasks
 
     ws = Path(workspace).expanduser().resolve()
-    stack = None
-    if (ws / "config.yaml").is_file():
-        import yaml
-
-        with open(ws / "config.yaml", "r", encoding="utf-8") as handle:
-            stack = (yaml.safe_load(handle) or {}).get("stack")
-    # (re)write config.yaml and trackers.ini; sequences and results are kept
-    wsmod.init_workspace(ws, stack=stack, weights_dir=folder, force=True)
+    trackers = list(dict.fromkeys([trackers] if isinstance(trackers, str) else trackers))
+    checkpoints = evaluate_job.prepare_evaluation(ws, trackers, weights_dir)
     _out(f"workspace: {ws}")
     wsmod.download_sequences(ws)
     toolkit.set_numba_cache(ws)
 
-    # --persist: a sequence on which the tracker fails does not stop the others; the
-    # completeness check below lists it and a re-run fills just the gaps.
-    args = ["evaluate", "--workspace", str(ws), "--persist", tracker] + (["--force"] if force else [])
-    run = toolkit.run_vot(args, ws, f"evaluate-{tracker}", echo=echo)
-    problems = toolkit.check_results(ws, tracker)
-    if problems:
+    summary, complete = evaluate_tasks.evaluate(
+        ws, trackers, force=force, address=ray_address, workers=workers, cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task, retries=DEFAULT_RETRIES if retries is None else retries,
+        required_paths=checkpoints,
+    )
+    _out(f"sequences: {complete} already complete, {len(summary.outcomes)} run")
+    for line in summary.lines():
+        _out(line)
+    finished = []
+    for tracker in trackers:
+        problems = toolkit.check_results(ws, tracker)
         for problem in problems[:50]:
             _out(f"missing: {problem}")
         if len(problems) > 50:
             _out(f"missing: ... and {len(problems) - 50} more")
-        raise toolkit.ToolkitError(
-            f"results of {tracker} are incomplete ({len(problems)} problem(s); {_summary(run.log)}); "
-            f"rerun `vots-tracker evaluate` to fill the gaps; log: {run.log}"
-        )
-    _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
-    _out(f"pack {tracker}: {pack(ws, tracker, echo=echo)}")
+        if problems:
+            _out(f"evaluate {tracker}: INCOMPLETE ({len(problems)} problem(s)); rerun to compute only what is missing")
+        else:
+            _out(f"evaluate {tracker}: ok, results complete")
+            finished.append(tracker)
+    failures = evaluate_job.analyse_and_pack(ws, finished, echo) + len(trackers) - len(finished)
+    if failures or summary.failed:
+        _out(f"evaluate: FAILED; tracker logs under {ws / 'logs'}, task logs under {ws / evaluate_tasks.TASK_LOG_DIR}")
+        return 1
     return 0
 
 
@@ -331,19 +310,37 @@ def register(subparsers) -> None:
 
     evaluate = subparsers.add_parser(
         "evaluate",
-        help="the main job: official weights, VOTS2024 workspace, vot evaluate, completeness check, vot pack",
+        help="the main job: official weights, VOTS2024 workspace, every sequence as a Ray task, completeness "
+        "check, vot analysis, vot pack",
         description=(
-            "Download and verify the official checkpoints of the tracker's preset, initialise a VOTS2024 "
+            "Download and verify the official checkpoints of the trackers' presets, initialise a VOTS2024 "
             "workspace from workspace_template/ (sequences are downloaded by the toolkit: online only), run "
-            "vot evaluate, check that every sequence and object has results, and run vot pack. Offline, it "
-            "stops at the first missing download with a message naming the file, its URL and where to put it."
+            "every (tracker, experiment, sequence) as one Ray task through the toolkit's own runner (local Ray "
+            "by default, or an existing cluster), check that every sequence and object has results, then "
+            "vot analysis (prints Q where the stack defines it) and vot pack. Complete sequences are skipped "
+            "(--force re-runs them); failed ones are retried, then named with their tracker log; the exit code "
+            "is non-zero if any failed. Offline, it stops at the first missing checkpoint download with a "
+            "message naming the file, its URL and where to put it."
         ),
     )
     evaluate.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR",
                           help=f"workspace folder [{DEFAULT_WORKSPACE}]")
-    evaluate.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"trackers.ini entry [{DEFAULT_TRACKER}]")
+    evaluate.add_argument("--tracker", dest="trackers", nargs="+", action="extend", metavar="NAME",
+                          help=f"trackers.ini entries (several allowed) [{DEFAULT_TRACKER}]")
     evaluate.add_argument("--weights-dir", default=None, metavar="DIR",
                           help="checkpoint folder [$VOTS_TRACKER_WEIGHTS or the user cache dir]")
+    where = evaluate.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local Ray: sequences run at once [one per visible GPU; 1 without GPUs]")
+    where.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="join an existing Ray cluster: auto or HOST:PORT (e.g. started by examples/slurm/)")
+    evaluate.add_argument("--gpus-per-task", type=float, default=None, metavar="F",
+                          help="GPUs per sequence, fractions share a GPU [1 where GPUs exist, else 0]")
+    evaluate.add_argument("--cpus-per-task", type=float, default=None, metavar="C",
+                          help="CPUs per sequence; also the tracker's torch threads (OMP_NUM_THREADS) "
+                          "[the CPUs shared evenly between the sequences that run at once]")
+    evaluate.add_argument("--retries", type=int, default=None, metavar="R",
+                          help=f"re-runs of a sequence whose tracker or worker failed [{DEFAULT_RETRIES}]")
     evaluate.add_argument("--force", action="store_true", help="re-run sequences that already have results")
     evaluate.add_argument("--quiet", action="store_true", help="do not copy the toolkit's output to stderr")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -364,4 +361,8 @@ def _cmd_smoke(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    return run_evaluate(args.workspace, args.tracker, args.weights_dir, force=args.force, echo=not args.quiet)
+    return run_evaluate(
+        args.workspace, args.trackers or [DEFAULT_TRACKER], args.weights_dir, force=args.force, echo=not args.quiet,
+        workers=args.workers, ray_address=args.ray_address, gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task, retries=args.retries,
+    )

@@ -20,7 +20,7 @@ import numpy as np
 from .errors import UserError
 from .watchdog import ClientWatchdog
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ProtocolError(UserError):
@@ -32,6 +32,8 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     import cv2
     import trax
 
+    from .frame_source import decode_image
+
     image = images.get(trax.ImageChannel.COLOR) if images else None
     if image is None:
         raise ProtocolError("request carries no colour image")
@@ -42,7 +44,8 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
         raise ProtocolError(f"frame path is a folder, not a file: {path}")
     if not os.path.isfile(path):
         raise ProtocolError(f"frame file not found: {path}")
-    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    with open(path, "rb") as handle:
+        frame = decode_image(handle.read(), path)
     if frame is None:
         raise ProtocolError(f"cannot decode frame image: {path}")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), path
@@ -113,7 +116,7 @@ class TraxLoop:
         if not objects:
             raise ProtocolError("INITIALIZE request carries no objects")
         masks = self.session.step(frame, self._new_objects(objects, frame.shape))
-        log.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
+        logger.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
         return self._reply(masks)
 
     def frame(self, images, objects) -> List:
@@ -122,7 +125,7 @@ class TraxLoop:
         frame, _path = read_frame(images)
         new = self._new_objects(objects, frame.shape)
         if new:
-            log.info("frame %d: %d new object(s)", self.frames + 1, len(new))
+            logger.info("frame %d: %d new object(s)", self.frames + 1, len(new))
         masks = self.session.step(frame, new)
         self.frames += 1
         return self._reply(masks)
@@ -168,7 +171,7 @@ def _quit(server, reason: str) -> None:
     try:
         server.quit(reason=ascii_text(reason))
     except Exception:  # the client may already be gone; the log has the cause
-        log.warning("could not send the quit message")
+        logger.warning("could not send the quit message")
 
 
 def refuse(reason: str, exit_code: int = EXIT_BAD_CONFIGURATION) -> int:
@@ -177,12 +180,12 @@ def refuse(reason: str, exit_code: int = EXIT_BAD_CONFIGURATION) -> int:
     Without the handshake the toolkit reports only "Unable to connect to tracker".
     """
     reason = ascii_text(reason)
-    log.error("%s", reason)
+    logger.error("%s", reason)
     with _stdout_for_protocol_only():
         try:
             server = _handshake()
         except Exception as error:  # no TraX client on the other end (e.g. run by hand)
-            log.warning("could not reach a TraX client: %s", error)
+            logger.warning("could not reach a TraX client: %s", error)
             return exit_code
         _quit(server, reason)
     return exit_code
@@ -199,7 +202,7 @@ def serve(config) -> int:
                 tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
             except Exception as error:  # reported through the protocol, so the toolkit shows it
                 if not isinstance(error, UserError):
-                    log.exception("could not load the tracker")
+                    logger.exception("could not load the tracker")
                 return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
             server = _handshake()
             loop = TraxLoop(tracker)
@@ -222,7 +225,7 @@ def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
             except trax.TraxException as error:
                 raise ProtocolError(protocol_error_reason(error, watchdog.input_closed())) from error
             if request.type == trax.TraxStatus.QUIT:
-                log.info("client quit after %d frame(s)", loop.frames)
+                logger.info("client quit after %d frame(s)", loop.frames)
                 break
             if request.type == trax.TraxStatus.INITIALIZE:
                 reply = loop.initialize(request.image, request.objects)
@@ -234,9 +237,9 @@ def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
     except Exception as error:
         if isinstance(error, UserError):
             reason = ascii_text(str(error))
-            log.error("tracking failed: %s", reason)
+            logger.error("tracking failed: %s", reason)
         else:
-            log.exception("tracking failed")
+            logger.exception("tracking failed")
             reason = f"{type(error).__name__}: {error}"
         _quit(server, reason)
         return EXIT_TRACKING_FAILED

@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Iterator, Optional
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 EXIT_CLIENT_GONE = 1
 # poll() flags meaning "nobody will ever write to this input again".
@@ -100,6 +100,6 @@ class ClientWatchdog:
         while not self._stop.wait(self.interval):
             reason = self.client_gone()
             if reason:
-                log.error("exiting: %s", reason)
+                logger.error("exiting: %s", reason)
                 logging.shutdown()  # flush stderr before the hard exit
                 os._exit(EXIT_CLIENT_GONE)

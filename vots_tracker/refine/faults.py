@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, TypeVar
 
 from ..errors import first_line
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -57,11 +57,11 @@ class RefinementFaults:
         except Exception as error:  # any HQ-SAM fault: degrade to DMAOT for this frame
             self.failed_frames.append(frame_index)
             self.consecutive += 1
-            log.warning("frame %d: refinement failed, keeping DMAOT's masks: %s: %s",
+            logger.warning("frame %d: refinement failed, keeping DMAOT's masks: %s: %s",
                         frame_index, type(error).__name__, first_line(error))
             if self.consecutive >= self.max_consecutive:
                 self.disabled_at = frame_index
-                log.error("refinement failed on %d consecutive frames; turned off for the rest of this sequence "
+                logger.error("refinement failed on %d consecutive frames; turned off for the rest of this sequence "
                           "(DMAOT only from frame %d)", self.consecutive, frame_index + 1)
             return None
         self.consecutive = 0
@@ -75,7 +75,7 @@ class RefinementFaults:
                 raise
             saved = self.refiner.decode_batch
             smaller = max(1, (saved or object_count) // 2)
-            log.warning("frame %d: out of memory in refinement; freed the cache, retrying with decode batch %d",
+            logger.warning("frame %d: out of memory in refinement; freed the cache, retrying with decode batch %d",
                         frame_index, smaller)
         free_accelerator_cache()  # outside the except block: the traceback no longer pins the tensors
         self.refiner.decode_batch = smaller
