@@ -155,6 +155,7 @@ class TrackingSession:
                 self._stream = torch.cuda.Stream(device=device)
         self.object_ids: List[int] = []
         self.frame_index = -1
+        self.frame_shape = None  # the first frame's; every later frame must match it
         self.reports: Dict[int, object] = {}
         self.timing = FrameTiming()
 
@@ -182,6 +183,7 @@ class TrackingSession:
             if self.frame_index == 0:
                 if not new_objects:
                     raise ValueError("the first frame must bring at least one object")
+                self.frame_shape = frame.shape
                 self.propagator.add_objects(new_objects, frame=frame)
                 self.object_ids.extend(new_objects)
                 result = {object_id: new_objects[object_id] for object_id in self.object_ids}

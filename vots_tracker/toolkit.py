@@ -264,7 +264,7 @@ def load_workspace(workspace: os.PathLike, allow_download: bool = False):
     """Load a toolkit workspace in-process; refuses to trigger the toolkit's dataset download."""
     from .workspace import sequences_present
 
-    workspace = Path(workspace).resolve()
+    workspace = Path(os.path.abspath(workspace))  # not resolve(): keep an ASCII symlink route (ascii_route)
     if not (workspace / "config.yaml").is_file():
         raise UserError(f"{workspace} is not a workspace (no config.yaml); run `vots-tracker workspace init`")
     if not allow_download and not sequences_present(workspace):
