@@ -1,0 +1,162 @@
+"""One tracking pass per sequence that serves every gate setting.
+
+Without the cycle prior and re-detection nothing that is tracked depends on the gate:
+DMAOT's memory holds its own predictions and HQ-SAM's proposals depend only on the
+frame and DMAOT's masks. :class:`SweepSession` is a :class:`TrackingSession` whose
+frame step propagates and proposes once (every proposal set from one decoder pass),
+then runs the tracker's own pure steps per setting: :func:`decide` (gate + overlap
+resolution) and :func:`claim_new_objects`. A derived tracker run on its own executes
+the same functions on the same numbers, so its masks are identical bit for bit.
+
+:class:`SharedPass` turns the pass into VOT toolkit runtimes: the toolkit's own
+experiment code drives every derived tracker (and writes its results), and the first
+runtime to ask for a frame computes it for all of them. Requests go through the
+server's own request handling (:class:`TraxLoop`) and the toolkit's own TraX
+conversions, as in ``vot evaluate``, only without the process boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from vot.tracker import OnlineTrackerRuntime
+
+from ..protocol import TraxLoop
+from ..session import FrameTiming, Tracker, TrackingSession, claim_new_objects
+from .settings import GateSetting
+
+log = logging.getLogger(__name__)
+
+
+class SweepSession(TrackingSession):
+    """One sequence, tracked once; :meth:`step` returns the masks of every setting, in order."""
+
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+        from ..refine.hqsam import proposal_tokens
+
+        super().__init__(tracker)
+        if self.refinement is None or self.config.cycle or self.config.redetect:
+            raise ValueError("a sweep needs refinement without the cycle prior and re-detection")
+        self.settings = list(settings)
+        tokens = [proposal_tokens(s.proposals or self.config.proposals) for s in self.settings]
+        self.name_sets = list(dict.fromkeys(tokens))
+        self._set_of = [self.name_sets.index(t) for t in tokens]
+        self.decisions = np.zeros(len(self.settings), dtype=np.int64)  # objects gated, summed over frames
+        self.accepted = np.zeros(len(self.settings), dtype=np.int64)  # of which a proposal was kept
+
+    def step(self, frame: np.ndarray, new_objects=None) -> List[Dict[int, np.ndarray]]:
+        first = self.frame_index < 0
+        result = super().step(frame, new_objects)
+        return [result] * len(self.settings) if first else result  # the first frame is the given masks
+
+    def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
+        from ..refine.stage import decide
+
+        coarse, embedding = self._propagate(frame, timing)
+        t0 = time.perf_counter()
+        proposed = self.refinement.propose(embedding, coarse, self.name_sets)
+        finals = []
+        for n, setting in enumerate(self.settings):
+            final, reports = decide(coarse, proposed[self._set_of[n]], setting.tau, self.config.resolve_overlaps)
+            self.decisions[n] += len(proposed[self._set_of[n]].present)
+            self.accepted[n] += sum(report.accepted for report in reports.values())
+            finals.append(claim_new_objects(final, new_objects))
+        timing.refine = time.perf_counter() - t0
+        self._add_objects(new_objects)
+        self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
+        return [{object_id: final[object_id] for object_id in self.object_ids} for final in finals]
+
+
+class _SweepTracker:
+    """What :class:`TraxLoop` needs of a tracker: sessions, here sweep sessions."""
+
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+        self.tracker = tracker
+        self.settings = list(settings)
+
+    def new_session(self) -> SweepSession:
+        return SweepSession(self.tracker, self.settings)
+
+
+class _SweepLoop(TraxLoop):
+    """The server's request handling, replying for every setting at once."""
+
+    @staticmethod
+    def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[List]:
+        return [TraxLoop._reply(masks) for masks in per_setting]
+
+
+class SharedPass:
+    """One sequence's pass, computed on demand by the first runtime that asks for a frame."""
+
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+        self.settings = list(settings)
+        self._loop = _SweepLoop(_SweepTracker(tracker, settings))
+        self._replies: List[List[List]] = []  # frame -> setting -> toolkit ObjectStatus list
+        self._times: List[float] = []  # frame -> seconds the shared pass spent on it
+        self.counts: Optional[Tuple[List[int], List[int]]] = None
+
+    def reply(self, index: int, frame, new, setting: int):
+        """(the setting's objects on frame ``index``, the pass's time for it), as a TraX runtime returns them."""
+        if index == len(self._replies):
+            self._compute(index, frame, new)
+        elif index > len(self._replies):
+            raise RuntimeError(f"frame {index} requested before frame {len(self._replies)}")
+        return list(self._replies[index][setting]), self._times[index]
+
+    def _compute(self, index: int, frame, new) -> None:
+        from vot.tracker import ObjectStatus
+        from vot.tracker.trax import convert_frame, convert_objects, convert_traxregion
+
+        images = convert_frame(frame, ["color"])  # the channel the server declares
+        objects = convert_objects(new) if new else []
+        started = time.time()
+        if index == 0:
+            replies = self._loop.initialize(images, objects)
+        else:
+            replies = self._loop.frame(images, objects)
+        self._times.append(time.time() - started)
+        self._replies.append([
+            [ObjectStatus(convert_traxregion(region), properties) for region, properties in reply]
+            for reply in replies
+        ])
+        session = self._loop.session
+        self.counts = (session.decisions.tolist(), session.accepted.tolist())
+
+    def runtime(self, tracker, setting: int):
+        """A toolkit runtime for derived tracker ``tracker`` that answers with setting ``setting``."""
+        return _SettingRuntime(tracker, self, setting)
+
+    def close(self) -> None:
+        self._loop.close()
+
+
+class _SettingRuntime(OnlineTrackerRuntime):
+    """An online, multi-object toolkit runtime whose answers come from the shared pass."""
+
+    def __init__(self, tracker, shared: SharedPass, setting: int):
+        super().__init__(tracker)
+        self._shared = shared
+        self._setting = setting
+        self._frame = -1
+
+    @property
+    def multiobject(self) -> bool:
+        return True
+
+    def initialize(self, frame, new=None):
+        self._frame = 0
+        return self._shared.reply(0, frame, new, self._setting)
+
+    def update(self, frame, new=None):
+        self._frame += 1
+        return self._shared.reply(self._frame, frame, new, self._setting)
+
+    def stop(self) -> None:
+        pass
+
+    def restart(self) -> None:
+        pass
