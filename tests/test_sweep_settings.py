@@ -1,0 +1,109 @@
+"""`vots-tracker sweep` inputs: tau SPEC, proposal lists, derived trackers.ini entries, refusals (no models)."""
+
+import re
+
+import pytest
+
+from vots_tracker.cli import main
+from vots_tracker.sweep.settings import (
+    GateSetting, SweepError, parse_tau_spec, read_base_entry, register_derived, settings_from,
+)
+
+
+def test_tau_list_and_range_with_both_ends():
+    assert parse_tau_spec("0.5,0.59,0.65") == ["0.5", "0.59", "0.65"]
+    assert parse_tau_spec("0.50:0.70:0.02") == [
+        "0.5", "0.52", "0.54", "0.56", "0.58", "0.6", "0.62", "0.64", "0.66", "0.68", "0.7"]
+    assert parse_tau_spec("0:1:0.5") == ["0", "0.5", "1"]
+    assert parse_tau_spec("0.6:0.6:0.1") == ["0.6"]
+    assert parse_tau_spec("0.5, 0.50,1.0") == ["0.5", "1"]  # one setting per value
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ("0.7:0.5:0.1", "runs backwards"),
+    ("0.5:0.7:0", "step must be positive"),
+    ("0.5:0.7:-0.1", "step must be positive"),
+    ("0.5,1.2", "outside [0, 1]"),
+    ("-0.1:0.5:0.1", "outside [0, 1]"),
+    ("0.5:0.7:0.03", "does not reach"),
+    ("0.5,abc", "not a number"),
+    ("0.5:0.7", "START:STOP:STEP"),
+    ("", "empty"),
+])
+def test_bad_tau_spec_is_one_clear_line(spec, problem, capsys):
+    with pytest.raises(SweepError, match=re.escape(problem)):
+        parse_tau_spec(spec)
+    assert main(["sweep", "--tracker", "any", f"--tau={spec}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and problem in err and err.startswith("vots-tracker: error: --tau")
+
+
+def test_settings_names_are_toolkit_identifiers_and_commands_carry_the_setting():
+    from vot.tracker import is_valid_identifier
+
+    settings = settings_from("0:1:0.25", "all,hq,single,2")
+    assert len(settings) == 20 and settings[0] == GateSetting("0", "all") and settings[-1] == GateSetting("1", "2")
+    names = [s.tracker_name("hqsam_gate") for s in settings]
+    assert len(set(names)) == 20 and all(is_valid_identifier(n) for n in names)
+    assert GateSetting("0.59").tracker_name("hqsam_gate") == "hqsam_gate_tau0p59"
+    assert GateSetting("0.59", "hq").serve_args(["serve", "--preset", "p"]) == \
+        ["serve", "--preset", "p", "--tau", "0.59", "--proposals", "hq"]
+    with pytest.raises(SweepError, match="each item must be one of"):
+        settings_from("0.5", "all,five")
+
+
+INI = """; header comment
+[base]
+label = Base
+protocol = traxpython
+command = import runpy, sys; sys.argv = ['vots_tracker', 'serve', '--preset', 'hqsam_gate_smoke']; runpy.run_module('vots_tracker', run_name='__main__', alter_sys=True)
+timeout = 300
+env_VOTS_TRACKER_WEIGHTS = /w
+
+[other]
+label = Other
+protocol = traxpython
+command = vots_tracker serve --preset dmaot_smoke
+"""
+
+
+def test_derived_entries_are_registered_once_and_load_in_the_toolkit(tmp_path):
+    from vot.tracker import Registry
+
+    ini = tmp_path / "trackers.ini"
+    ini.write_text(INI, encoding="utf-8")
+    base = read_base_entry(ini, "base")
+    for _ in range(2):  # a rerun replaces its sections, it does not add more
+        names = register_derived(ini, base, settings_from("0.5,1", "hq"))
+    text = ini.read_text(encoding="utf-8")
+    assert text.startswith(INI.rstrip("\n")) and text.count("[base_tau0p5_phq]") == 1
+    registry = Registry([str(tmp_path)], root=str(tmp_path))
+    assert set(registry.identifiers()) == {"base", "other", *names}
+    derived = registry["base_tau0p5_phq"]
+    assert "'--tau', '0.5', '--proposals', 'hq'" in derived._command and "sweep: tau 0.5" in derived.label
+    assert read_base_entry(ini, "base_tau1_phq").keys["env_VOTS_TRACKER_WEIGHTS"] == "/w"
+    with pytest.raises(SweepError, match="not in"):
+        read_base_entry(ini, "missing")
+
+
+def test_gate_dependent_options_are_refused(capsys):
+    assert main(["sweep", "--tracker", "any", "--tau", "0.5", "--redetect"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--redetect cannot be swept" in err
+    assert main(["sweep", "--tracker", "any", "--tau", "0.5", "--workers", "2"]) == 2
+    assert "--workers 1" in capsys.readouterr().err
+
+
+def test_workspace_entries_with_cycle_or_redetect_or_no_refinement_are_refused(tmp_path, monkeypatch, capsys):
+    import vots_tracker.workspace as wsmod
+
+    monkeypatch.setattr(wsmod, "init_random_weights", lambda folder, names=(): [])
+    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=3, size=(64, 64), objects=1)
+    before = (ws / "trackers.ini").read_text(encoding="utf-8")
+    capsys.readouterr()  # the workspace's own log lines
+    for tracker, problem in [("hqsam_gate_smoke_cycle_redetect", "cycle prior (--cycle)"),
+                             ("dmaot_smoke", "does not refine")]:
+        assert main(["sweep", "--workspace", str(ws), "--tracker", tracker, "--tau", "0.5"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and problem in err, err
+    assert (ws / "trackers.ini").read_text(encoding="utf-8") == before  # nothing registered
