@@ -107,3 +107,16 @@ def test_workspace_entries_with_cycle_or_redetect_or_no_refinement_are_refused(t
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and problem in err, err
     assert (ws / "trackers.ini").read_text(encoding="utf-8") == before  # nothing registered
+
+
+def test_table_lists_every_setting_and_the_plot_is_a_png(tmp_path):
+    from vots_tracker.sweep.report import SettingResult, plot, table
+
+    settings = settings_from("0.5,0.6", "all,hq")
+    results = [SettingResult(s, s.tracker_name("b"), s.proposals, q, 10, a)
+               for s, q, a in zip(settings, [0.5, 0.7, 0.4, 0.6], [9, 4, 0, 1])]
+    rows = table(results).splitlines()
+    assert [r.split()[0] for r in rows[1:]] == [r.tracker for r in results]
+    assert rows[2].split()[1:] == ["0.6", "all", "0.7000", "0.4000", "4/10"]
+    path = plot(results, tmp_path / "q.png", "b")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .. import toolkit
+from ..jobs import DEFAULT_WORKSPACE, serve_config
 from ..weights.registry import ENV_WEIGHTS_DIR
 from .report import SettingResult, analyse, plot, table
 from .runner import SequenceSweeper, run_tasks
 from .settings import SweepError, read_base_entry, register_derived, settings_from
 
 log = logging.getLogger(__name__)
-
-DEFAULT_WORKSPACE = "workspace"
 
 # Options whose past depends on the gate: one pass cannot serve every tau.
 _GATE_DEPENDENT = {
@@ -41,8 +40,6 @@ def refuse_gate_dependent(tracker: str, config) -> None:
 
 def base_config(workspace: Path, tracker: str):
     """The swept entry as written in the workspace's trackers.ini, and the TrackerConfig it runs."""
-    from ..jobs import serve_config
-
     base = read_base_entry(workspace / "trackers.ini", tracker)
     config = serve_config(tracker, base.args)
     refuse_gate_dependent(tracker, config)
@@ -86,7 +83,7 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
     analysis = f"sweep-{tracker}-{datetime.now():%Y%m%d-%H%M%S}"
     quality, analysis_path = analyse(ws, names, analysis)
-    results = _collect(settings, names, quality, counts)
+    results = _collect(settings, names, config.proposals, quality, counts)
     text = table(results)
     _out(text)
     table_path = out_dir / f"{analysis}.txt"
@@ -100,12 +97,13 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
     return 0
 
 
-def _collect(settings, names, quality: Dict[str, float], counts) -> List[SettingResult]:
+def _collect(settings, names, base_proposals: str, quality: Dict[str, float], counts) -> List[SettingResult]:
     results = []
     for setting, name in zip(settings, names):
         decisions = sum(task_counts[name][0] for task_counts in counts.values())
         accepted = sum(task_counts[name][1] for task_counts in counts.values())
-        results.append(SettingResult(setting, name, quality[name], decisions, accepted))
+        results.append(SettingResult(setting, name, setting.proposals or base_proposals, quality[name],
+                                     decisions, accepted))
     return results
 
 

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 class SettingResult:
     setting: GateSetting
     tracker: str
+    proposals: str  # the setting's proposal set, or the base entry's
     quality: float
     decisions: int
     accepted: int
@@ -40,7 +41,7 @@ def table(results: Sequence[SettingResult]) -> str:
     rows = [("setting", "tau", "proposals", "Q", "acceptance", "accepted/decisions")]
     for result in results:
         rate = "-" if result.acceptance is None else f"{result.acceptance:.4f}"
-        rows.append((result.tracker, result.setting.tau_text, result.setting.proposals or "(base)",
+        rows.append((result.tracker, result.setting.tau_text, result.proposals,
                      f"{result.quality:.4f}", rate, f"{result.accepted}/{result.decisions}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
@@ -55,7 +56,7 @@ def plot(results: Sequence[SettingResult], path: Path, title: str) -> Path:
 
     lines: Dict[str, List[SettingResult]] = {}
     for result in results:
-        lines.setdefault(result.setting.proposals or "(base)", []).append(result)
+        lines.setdefault(result.proposals, []).append(result)
     best = max(results, key=lambda r: r.quality)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
     try:
