@@ -120,3 +120,17 @@ def test_table_lists_every_setting_and_the_plot_is_a_png(tmp_path):
     assert rows[2].split()[1:] == ["0.6", "all", "0.7000", "0.4000", "4/10"]
     path = plot(results, tmp_path / "q.png", "b")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failing_sequence_does_not_stop_the_others(caplog):
+    from vots_tracker.sweep.runner import run_tasks
+
+    class Sweeper:
+        def run(self, task, force=False):
+            if task[1] == "bad":
+                raise RuntimeError("tracker crashed")
+            return {"t": [1, 1]}
+
+    tasks = [("baseline", "a"), ("baseline", "bad"), ("baseline", "c")]
+    assert run_tasks(Sweeper(), tasks) == {("baseline", "a"): {"t": [1, 1]}, ("baseline", "c"): {"t": [1, 1]}}
+    assert "baseline/bad: the sweep failed" in caplog.text

@@ -15,6 +15,8 @@ import pytest
 import vots_tracker.toolkit as toolkit
 import vots_tracker.workspace as wsmod
 from vots_tracker.sweep.cli import run_sweep
+from vots_tracker.sweep.runner import SequenceSweeper
+from vots_tracker.sweep.settings import settings_from
 
 SWEPT = ["hqsam_gate_smoke_tau0", "hqsam_gate_smoke_tau0p5", "hqsam_gate_smoke_tau1"]
 
@@ -40,6 +42,11 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     assert matplotlib.image.imread(str(png)).shape[:2] == (450, 700)
 
     swept = {tracker: files_of(ws / "results", tracker) for tracker in SWEPT}
+    # A rerun skips sequences that every setting already has (no model is loaded).
+    sweeper = SequenceSweeper(ws, "hqsam_gate_smoke", settings_from("0,0.5,1", None), None,
+                              ws / "sweeps" / "hqsam_gate_smoke")
+    counts = sweeper.run(sweeper.tasks()[0])
+    assert sweeper._tracker is None and counts["hqsam_gate_smoke_tau1"][1] == 0
     shutil.rmtree(ws / "results")
     toolkit.run_vot(["evaluate", "--workspace", str(ws), *SWEPT, "dmaot_smoke"], ws, "evaluate", offline=True)
     for tracker in SWEPT:

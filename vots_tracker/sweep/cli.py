@@ -71,14 +71,16 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
     out_dir = ws / "sweeps" / tracker
     sweeper = SequenceSweeper(ws, tracker, settings, config, out_dir)
-    counts = run_tasks(sweeper, sweeper.tasks(), force=force)
+    tasks = sweeper.tasks()
+    counts = run_tasks(sweeper, tasks, force=force)
 
     problems = [problem for name in names for problem in toolkit.check_results(ws, name)]
+    problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
     if problems:
         for problem in problems[:50]:
             _out(f"missing: {problem}")
-        raise toolkit.ToolkitError(f"{len(problems)} result(s) of the derived trackers are missing or bad; "
-                                   "rerun the sweep to fill the gaps")
+        raise toolkit.ToolkitError(f"{len(problems)} result(s) of the derived trackers are missing or bad "
+                                   "(errors above); rerun the sweep to fill the gaps")
     _out(f"results: complete for all {len(names)} derived trackers")
 
     analysis = f"sweep-{tracker}-{datetime.now():%Y%m%d-%H%M%S}"

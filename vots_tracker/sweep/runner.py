@@ -119,5 +119,14 @@ class SequenceSweeper:
 
 
 def run_tasks(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool = False) -> Dict[Task, Counts]:
-    """Run every task in this process, one after another."""
-    return {task: sweeper.run(task, force=force) for task in tasks}
+    """Run every task in this process, one after another; a failing sequence does not stop the others
+    (it has no counts here, and the completeness check afterwards names its missing results)."""
+    counts = {}
+    for task in tasks:
+        try:
+            counts[task] = sweeper.run(task, force=force)
+        except SweepError:
+            raise
+        except Exception:  # like `vot evaluate --persist`: log it, go on with the other sequences
+            log.exception("%s/%s: the sweep failed on this sequence", *task)
+    return counts
