@@ -63,23 +63,17 @@ def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals]
 
 
 def settle_overlaps(final: Dict[int, np.ndarray], coarse: Dict[int, np.ndarray], enabled: bool) -> Dict[int, np.ndarray]:
-    """Overlap resolution over all objects (when enabled), DMAOT's masks breaking ties (pure)."""
+    """Overlap resolution over all objects (when enabled), DMAOT's masks breaking ties (pure).
+
+    With :func:`apply_gate` before it, this is refinement without re-detection: what
+    :meth:`RefinementSession.refine` runs, and what `vots-tracker sweep` runs per setting
+    on proposals computed once (see :meth:`RefinementSession.propose`).
+    """
     ids = list(final)
     if not enabled or len(ids) < 2:
         return final
     resolved = resolve_overlaps(np.stack([final[i] for i in ids]), np.stack([coarse[i] for i in ids]))
     return {object_id: resolved[n] for n, object_id in enumerate(ids)}
-
-
-def decide(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals], tau: float,
-           resolve: bool) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
-    """Gate, then overlap resolution: refinement without re-detection, a pure function of its inputs.
-
-    :meth:`RefinementSession.refine` runs exactly these steps (re-detection, when on, goes in
-    between), so a sweep that proposes once and decides per setting reproduces it bit for bit.
-    """
-    final, reports = apply_gate(coarse, proposed, tau)
-    return settle_overlaps(final, coarse, resolve), reports
 
 
 class RefinementSession:

@@ -4,8 +4,8 @@ Without the cycle prior and re-detection nothing that is tracked depends on the 
 DMAOT's memory holds its own predictions and HQ-SAM's proposals depend only on the
 frame and DMAOT's masks. :class:`SweepSession` is a :class:`TrackingSession` whose
 frame step propagates and proposes once (every proposal set from one decoder pass),
-then runs the tracker's own pure steps per setting: :func:`decide` (gate + overlap
-resolution) and :func:`claim_new_objects`. A derived tracker run on its own executes
+then runs the tracker's own pure steps per setting: :func:`apply_gate`,
+:func:`settle_overlaps` and :func:`claim_new_objects`. A derived tracker run on its own executes
 the same functions on the same numbers, so its masks are identical bit for bit.
 
 :class:`SharedPass` turns the pass into VOT toolkit runtimes: the toolkit's own
@@ -53,21 +53,30 @@ class SweepSession(TrackingSession):
         return [result] * len(self.settings) if first else result  # the first frame is the given masks
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
-        from ..refine.stage import decide
+        from ..refine.stage import apply_gate, settle_overlaps
 
         coarse, embedding = self._propagate(frame, timing)
         t0 = time.perf_counter()
         proposed = self.refinement.propose(embedding, coarse, self.name_sets)
-        finals = []
+        finals: Dict[tuple, Dict[int, np.ndarray]] = {}
+        keys = []
         for n, setting in enumerate(self.settings):
-            final, reports = decide(coarse, proposed[self._set_of[n]], setting.tau, self.config.resolve_overlaps)
-            self.decisions[n] += len(proposed[self._set_of[n]].present)
-            self.accepted[n] += sum(report.accepted for report in reports.values())
-            finals.append(claim_new_objects(final, new_objects))
+            candidates = proposed[self._set_of[n]]
+            gated, reports = apply_gate(coarse, candidates, setting.tau)
+            accepted = tuple(report.accepted for report in reports.values())
+            self.decisions[n] += len(candidates.present)
+            self.accepted[n] += sum(accepted)
+            # What follows the gate depends on tau only through which proposals it accepted:
+            # settings that agree on this frame share one result (and one reply to the toolkit).
+            keys.append((self._set_of[n], accepted))
+            if keys[-1] not in finals:
+                settled = settle_overlaps(gated, coarse, self.config.resolve_overlaps)
+                finals[keys[-1]] = claim_new_objects(settled, new_objects)
         timing.refine = time.perf_counter() - t0
         self._add_objects(new_objects)
         self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
-        return [{object_id: final[object_id] for object_id in self.object_ids} for final in finals]
+        ordered = {key: {object_id: final[object_id] for object_id in self.object_ids} for key, final in finals.items()}
+        return [ordered[key] for key in keys]
 
 
 class _SweepTracker:
@@ -86,7 +95,11 @@ class _SweepLoop(TraxLoop):
 
     @staticmethod
     def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[List]:
-        return [TraxLoop._reply(masks) for masks in per_setting]
+        replies: Dict[int, List] = {}  # settings that share a result share its reply
+        for masks in per_setting:
+            if id(masks) not in replies:
+                replies[id(masks)] = TraxLoop._reply(masks)
+        return [replies[id(masks)] for masks in per_setting]
 
 
 class SharedPass:
@@ -119,10 +132,11 @@ class SharedPass:
         else:
             replies = self._loop.frame(images, objects)
         self._times.append(time.time() - started)
-        self._replies.append([
-            [ObjectStatus(convert_traxregion(region), properties) for region, properties in reply]
-            for reply in replies
-        ])
+        statuses: Dict[int, List] = {}
+        for reply in replies:
+            if id(reply) not in statuses:
+                statuses[id(reply)] = [ObjectStatus(convert_traxregion(region), properties) for region, properties in reply]
+        self._replies.append([statuses[id(reply)] for reply in replies])
         session = self._loop.session
         self.counts = (session.decisions.tolist(), session.accepted.tolist())
 
