@@ -7,14 +7,13 @@ name the same checkpoint files share one load (vit_h alone is 2.5 GB).
 
 from __future__ import annotations
 
-import pytest
 
 from vots_tracker.cli import build_parser
 from vots_tracker.config import config_from_args
 from vots_tracker.session import Tracker
 from vots_tracker.weights import registry
 from vots_tracker.weights.cli import init_random
-from vots_tracker.workspace import read_root_trackers
+from vots_tracker.trackers_ini import read_root_trackers
 
 
 def _configs():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -30,7 +30,7 @@ import numpy as np
 from .config import TrackerConfig
 from .errors import UserError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(name: str):
@@ -119,7 +119,7 @@ class Tracker:
         started = time.perf_counter()
         model = dmaot.build_model(config.model)
         dmaot.load_checkpoint(model, dmaot_path, device)
-        log.info("DMAOT %s loaded from %s in %.1f s on %s", config.model, dmaot_path, time.perf_counter() - started, device)
+        logger.info("DMAOT %s loaded from %s in %.1f s on %s", config.model, dmaot_path, time.perf_counter() - started, device)
 
         refiner = None
         if config.refine:
@@ -137,7 +137,7 @@ class Tracker:
                 amp=None if config.amp == "none" else config.amp,
                 decode_batch=int(config.decode_batch),
             )
-            log.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
+            logger.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
         return cls(config, model, refiner, device)
 
     def new_session(self) -> "TrackingSession":
@@ -227,7 +227,7 @@ class TrackingSession:
 
         timing.total = time.perf_counter() - started
         self.timing = timing
-        log.debug(
+        logger.debug(
             "frame %d: %d objects, %.3f s (propagate %.3f, embed wait %.3f, refine %.3f, memory %.3f)",
             self.frame_index, len(self.object_ids), timing.total, timing.propagate,
             timing.embed_wait, timing.refine, timing.memory,

@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..staging import staged_file
 from .prompts import interior_point, mask_logits
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
 PROMPTS = ("box", "box+mask", "box+points")
@@ -90,10 +91,9 @@ def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_sam(size)
-    tmp = path.with_name(path.name + ".random-tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
-    log.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
+    with staged_file(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    logger.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
     return path
 
 

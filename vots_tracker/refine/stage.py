@@ -14,7 +14,7 @@ from .overlap import resolve_overlaps
 from .prompts import clip_box, mask_box
 from .redetect import RedetectOptions, Redetector
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,7 +109,7 @@ class RefinementSession:
         if self.redetector is not None:
             self.redetector.observe(final)
         for object_id, report in reports.items():
-            log.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
+            logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
 
@@ -129,4 +129,4 @@ class RefinementSession:
                 final[object_id] = proposals.masks[n, index]
                 claimed = claimed | final[object_id]
                 reports[object_id] = ObjectReport(True, 0.0, proposals.names[index], redetected=True)
-                log.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])
+                logger.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])

@@ -15,7 +15,7 @@ from .report import SettingResult, analyse, plot, table
 from .runner import SequenceSweeper, run_tasks
 from .settings import SweepError, read_base_entry, register_derived, settings_from
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Options whose past depends on the gate: one pass cannot serve every tau.
 _GATE_DEPENDENT = {

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .. import toolkit
 from .settings import GateSetting
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .. import toolkit
 from .settings import GateSetting, SweepError
 from .shared_pass import SharedPass
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Task = Tuple[str, str]  # (experiment identifier, sequence name)
 Counts = Dict[str, List[int]]  # derived tracker -> [decisions, accepted]
@@ -82,7 +82,7 @@ class SequenceSweeper:
         experiment, sequence = self._find(task)
         stored = self._stored_counts(task)
         if not force and stored is not None and all(experiment.scan(t, sequence)[0] for t in self._derived):
-            log.info("%s/%s: every setting has results already; skipped", *task)
+            logger.info("%s/%s: every setting has results already; skipped", *task)
             return stored
         if self._tracker is None:
             from ..session import Tracker
@@ -103,7 +103,7 @@ class SequenceSweeper:
         path = self.counts_path(task)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(counts, indent=1), encoding="utf-8")
-        log.info("%s/%s: %d frames, %d settings in %.1f s", task[0], task[1], len(sequence), len(self.names),
+        logger.info("%s/%s: %d frames, %d settings in %.1f s", task[0], task[1], len(sequence), len(self.names),
                  time.monotonic() - started)
         return counts
 
@@ -128,5 +128,5 @@ def run_tasks(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool = Fal
         except SweepError:
             raise
         except Exception:  # like `vot evaluate --persist`: log it, go on with the other sequences
-            log.exception("%s/%s: the sweep failed on this sequence", *task)
+            logger.exception("%s/%s: the sweep failed on this sequence", *task)
     return counts

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..config import PROPOSAL_MODES
 from ..errors import UserError
-from ..workspace import parse_command, serve_command
+from ..trackers_ini import parse_command, serve_command
 
 # Keys of the base section that the derived sections replace; everything else is copied.
 _DERIVED_KEYS = ("label", "command")

@@ -28,7 +28,7 @@ from ..protocol import TraxLoop
 from ..session import FrameTiming, Tracker, TrackingSession, claim_new_objects
 from .settings import GateSetting
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class SweepSession(TrackingSession):

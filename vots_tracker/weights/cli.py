@@ -219,15 +219,8 @@ def init_random(directory: Path, entries: Optional[Sequence[Union[str, Checkpoin
     written: List[Path] = []
     for entry in entries:
         path = directory / entry.filename
-        tmp = directory / (entry.filename + ".random-tmp")
         logger.warning("writing RANDOM weights for %s (%s) to %s", entry.model, entry.kind, path)
-        try:
-            _write_random(entry, tmp, seed)
-            os.replace(tmp, path)
-        except BaseException:
-            if tmp.exists():
-                tmp.unlink()
-            raise
+        _write_random(entry, path, seed)  # the writers replace the file only when it is complete
         for stale in (path.with_name(path.name + registry.VERIFIED_SUFFIX),):
             if stale.exists():
                 stale.unlink()
@@ -279,6 +272,7 @@ def cmd_init_random(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """The ``weights`` subcommands and their flags: one declaration after another, kept together."""
     parser = subparsers.add_parser(
         "weights",
         help="list, download, verify checkpoints; write RANDOM test checkpoints",

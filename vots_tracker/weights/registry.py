@@ -26,11 +26,12 @@ import logging
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from ..errors import UserError
+from ..staging import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -274,12 +275,7 @@ def write_random_manifest(directory: Union[str, Path], files: Dict[str, dict]) -
         "tracking results with them are meaningless.",
         "files": dict(sorted(files.items())),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def is_random(path: Union[str, Path]) -> bool:
@@ -340,10 +336,7 @@ def record_sha256(path: Union[str, Path], sha: str) -> None:
     path = Path(path)
     try:
         st = path.stat()
-        tmp = _sidecar(path).with_name(_sidecar(path).name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}, handle)
-        os.replace(tmp, _sidecar(path))
+        write_text_atomic(_sidecar(path), json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}))
     except OSError as exc:  # read-only weights folder: just hash again next time
         logger.debug("cannot write %s: %s", _sidecar(path), exc)
 
