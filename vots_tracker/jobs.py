@@ -20,7 +20,9 @@ from . import workspace as wsmod
 from .data_files import ROOT_TRACKERS_INI
 from .synthetic_sequences import check_synthetic_args
 from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
+from .components import required_checkpoints
 from .errors import UserError
+from .weights.download import ensure_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -223,48 +225,6 @@ def serve_config(tracker: str, args: Sequence[str]):
     except SystemExit:  # argparse already printed what is wrong
         raise UserError(f"trackers.ini [{tracker}]: invalid serve arguments {' '.join(args[1:])}") from None
     return config_from_args(namespace)
-
-
-def required_checkpoints(config) -> List[str]:
-    """Checkpoint names (or paths) the config loads: DMAOT's, and HQ-SAM's when it refines."""
-    from .weights.registry import default_dmaot_checkpoint, default_sam_checkpoint
-
-    names = [config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)]
-    if config.refine:
-        names.append(config.sam_checkpoint or default_sam_checkpoint(config.sam))
-    return names
-
-
-def ensure_checkpoints(names: Sequence[str], weights_dir: Path, mirror: Optional[str] = None) -> List[Path]:
-    """Download (if missing or RANDOM) and verify official checkpoints; stop at the first failure.
-
-    A failed download raises the weights module's error, one line naming the file, its
-    URL and where to put it by hand.
-    """
-    from .weights import registry
-    from .weights.download import download, mirror_urls
-
-    mirror = mirror if mirror is not None else os.environ.get("VOTS_TRACKER_WEIGHTS_MIRROR")
-    paths = []
-    for name in names:
-        given = Path(name).expanduser()
-        if given.is_file():  # an explicit path in the preset: use as is
-            if registry.is_random(given):
-                raise UserError(f"checkpoint {given} holds RANDOM weights (init-random); the evaluation needs real ones")
-            paths.append(given.resolve())
-            continue
-        entry = registry.get_entry(name)
-        path = weights_dir / entry.filename
-        if path.is_file() and not registry.is_random(path):
-            registry.verify_file(path, entry)
-            logger.info("checkpoint %s present and verified", path)
-        else:
-            if path.is_file():
-                logger.warning("%s holds RANDOM weights; downloading the official file over it", path)
-            logger.info("downloading %s from %s into %s", entry.filename, entry.url, weights_dir)
-            path = download(entry, weights_dir, urls=mirror_urls(entry, mirror) if mirror else None)
-        paths.append(path)
-    return paths
 
 
 def run_evaluate(

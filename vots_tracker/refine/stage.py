@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,8 +20,6 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RefineOptions:
     tau: float = 0.59
-    prompt: str = "box"
-    proposals: Union[str, int] = "all"
     resolve_overlaps: bool = True
     redetect: bool = False
     redetect_options: RedetectOptions = field(default_factory=RedetectOptions)

@@ -30,7 +30,7 @@ def _out(line: str) -> None:
 
 def refuse_gate_dependent(tracker: str, config) -> None:
     """One line for configurations the sweep cannot reproduce exactly."""
-    if not config.refine:
+    if config.sam == "none":
         raise SweepError(f"tracker {tracker!r} does not refine (--sam none): it has no gate to sweep")
     for option, why in _GATE_DEPENDENT.items():
         if getattr(config, option):
@@ -44,6 +44,8 @@ def base_config(workspace: Path, tracker: str):
     config = serve_config(tracker, base.args)
     refuse_gate_dependent(tracker, config)
     weights = next((v for k, v in base.keys.items() if k.lower() == f"env_{ENV_WEIGHTS_DIR.lower()}"), None)
+    if not config.refine:  # the entry's tau >= 1 switches HQ-SAM off; the pass needs it, whatever tau
+        config.tau = 0.0
     if config.weights_dir is None and weights:
         config.weights_dir = os.path.expandvars(weights)  # what the entry's process gets from the toolkit
     return base, config

@@ -26,12 +26,17 @@ from .. import __version__
 from ..errors import UserError
 from .registry import (
     PART_SUFFIX,
+    REGISTRY,
     CheckpointEntry,
+    CheckpointError,
     CheckpointVerificationError,
     download_hint,
     forget_random,
+    is_random,
+    names_for,
     record_sha256,
     sha256_file,
+    verify_file,
 )
 
 logger = logging.getLogger(__name__)
@@ -332,3 +337,39 @@ def _verify_part(entry: CheckpointEntry, part: Path, final: Path) -> Tuple[int, 
             f"run the download again"
         )
     return size, sha
+
+
+def ensure_checkpoints(names: Iterable[str], folder: Path, *, mirror: Optional[str] = None, force: bool = False,
+                       retries: int = 5, timeout: float = 60.0, progress: bool = True) -> List[Path]:
+    """Official files present and verified in ``folder``: downloaded if missing, RANDOM or ``force``d.
+
+    ``names``: file names, DMAOT model names, HQ-SAM sizes, or paths of existing files (used as
+    they are, but never RANDOM ones). ``mirror`` defaults to ``$VOTS_TRACKER_WEIGHTS_MIRROR``.
+    Stops at the first failure with a one-line error naming the file and the fix.
+    """
+    mirror = mirror or os.environ.get(ENV_MIRROR)
+    folder = Path(folder)
+    paths: List[Path] = []
+    for name in names:
+        given = Path(name).expanduser()
+        if name not in REGISTRY and given.is_file():  # an explicit checkpoint path
+            if is_random(given):
+                raise UserError(f"checkpoint {given} holds RANDOM weights (init-random); real ones are needed")
+            paths.append(given.resolve())
+            continue
+        entry = REGISTRY[names_for(name)]
+        path = folder / entry.filename
+        if path.is_file() and not is_random(path) and not force:
+            try:
+                verify_file(path, entry)
+            except CheckpointError as exc:
+                raise CheckpointError(f"{exc} (or: vots-tracker weights download --force {entry.filename} "
+                                      f"--weights-dir {folder})") from None
+            logger.info("%s is already present and verified", path)
+        else:
+            if path.is_file() and is_random(path):
+                logger.info("replacing RANDOM %s with the official file", path)
+            path = download(entry, folder, urls=mirror_urls(entry, mirror) if mirror else None,
+                            retries=retries, timeout=timeout, progress=progress)
+        paths.append(path)
+    return paths
