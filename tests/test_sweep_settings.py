@@ -134,3 +134,14 @@ def test_a_failing_sequence_does_not_stop_the_others(caplog):
     tasks = [("baseline", "a"), ("baseline", "bad"), ("baseline", "c")]
     assert run_tasks(Sweeper(), tasks) == {("baseline", "a"): {"t": [1, 1]}, ("baseline", "c"): {"t": [1, 1]}}
     assert "baseline/bad: the sweep failed" in caplog.text
+
+
+def test_packed_masks_round_trip():
+    import numpy as np
+
+    from vots_tracker.sweep.shared_pass import PackedMask
+
+    rng = np.random.default_rng(0)
+    for mask in [np.zeros((7, 9), bool), rng.random((31, 45)) > 0.5, np.pad(np.ones((3, 5), bool), ((10, 2), (4, 30)))]:
+        packed = PackedMask.pack(mask)
+        assert np.array_equal(packed.unpack(), mask) and len(packed.bits) <= (mask.size + 7) // 8

@@ -9,6 +9,7 @@ here (lost objects go through re-detection instead).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -33,8 +34,11 @@ def mask_iou(proposals: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(union > 0, intersection / np.maximum(union, 1), 0.0)
 
 
-def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float) -> GateDecision:
-    """Select per object among K proposals: (N,K,H,W) bool proposals, (N,H,W) bool DMAOT masks."""
+def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float, iou: Optional[np.ndarray] = None) -> GateDecision:
+    """Select per object among K proposals: (N,K,H,W) bool proposals, (N,H,W) bool DMAOT masks.
+
+    ``iou``: ``mask_iou(proposals, coarse)`` when already computed (it does not depend on tau).
+    """
     proposals = np.asarray(proposals, dtype=bool)
     coarse = np.asarray(coarse, dtype=bool)
     if proposals.ndim != 4 or coarse.ndim != 3 or proposals.shape[0] != coarse.shape[0] \
@@ -43,7 +47,7 @@ def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float) -> GateDecision:
     count = coarse.shape[0]
     if count == 0 or proposals.shape[1] == 0:
         return GateDecision(coarse.copy(), np.zeros(count, bool), np.zeros(count), np.full(count, -1))
-    iou = mask_iou(proposals, coarse)
+    iou = mask_iou(proposals, coarse) if iou is None else iou
     index = np.argmax(iou, axis=1)  # first maximum on ties
     best = iou[np.arange(count), index]
     accepted = (best > tau) & coarse.reshape(count, -1).any(axis=1)

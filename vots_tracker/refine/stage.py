@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .gate import gate
+from .gate import gate, mask_iou
 from .hqsam import FrameEmbedding, HQSamRefiner, Proposals
 from .overlap import resolve_overlaps
 from .prompts import clip_box, mask_box
@@ -42,6 +42,13 @@ class FrameProposals:
     present: List[int]  # ids of the objects with a non-empty DMAOT mask, in arrival order
     coarse: np.ndarray  # (N, H, W) their DMAOT masks
     proposals: Proposals  # (N, K, H, W)
+    _iou: Optional[np.ndarray] = field(default=None, repr=False)
+
+    def iou(self) -> np.ndarray:
+        """(N, K) IoU of each proposal with its DMAOT mask: computed once, whatever tau asks."""
+        if self._iou is None:
+            self._iou = mask_iou(self.proposals.masks, self.coarse)
+        return self._iou
 
 
 def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals],
@@ -51,7 +58,7 @@ def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals]
     reports = {i: ObjectReport(False, 0.0, None) for i in coarse}
     if proposed is None or not proposed.present:
         return final, reports
-    decision = gate(proposed.proposals.masks, proposed.coarse, tau)
+    decision = gate(proposed.proposals.masks, proposed.coarse, tau, iou=proposed.iou())
     for n, object_id in enumerate(proposed.present):
         index = int(decision.index[n])
         name = proposed.proposals.names[index] if index >= 0 else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -91,52 +92,87 @@ class _SweepTracker:
 
 
 class _SweepLoop(TraxLoop):
-    """The server's request handling, replying for every setting at once."""
+    """The server's request handling; replies stay masks (per setting) until a runtime asks for them."""
 
     @staticmethod
-    def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[List]:
-        replies: Dict[int, List] = {}  # settings that share a result share its reply
-        for masks in per_setting:
-            if id(masks) not in replies:
-                replies[id(masks)] = TraxLoop._reply(masks)
-        return [replies[id(masks)] for masks in per_setting]
+    def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[Dict[int, np.ndarray]]:
+        return per_setting
+
+
+@dataclass(frozen=True)
+class PackedMask:
+    """A mask kept between the pass and the toolkit's requests: its bounding box, bit-packed."""
+
+    shape: Tuple[int, int]
+    box: Tuple[int, int, int, int]  # y0, y1, x0, x1 (empty mask: all zero)
+    bits: bytes
+
+    @classmethod
+    def pack(cls, mask: np.ndarray) -> "PackedMask":
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1) if rows.size else (0, 0, 0, 0)
+        return cls(tuple(mask.shape), box, np.packbits(mask[box[0]:box[1], box[2]:box[3]]).tobytes())
+
+    def unpack(self) -> np.ndarray:
+        y0, y1, x0, x1 = self.box
+        mask = np.zeros(self.shape, dtype=bool)
+        count = (y1 - y0) * (x1 - x0)
+        bits = np.unpackbits(np.frombuffer(self.bits, dtype=np.uint8), count=count).astype(bool)
+        mask[y0:y1, x0:x1] = bits.reshape(y1 - y0, x1 - x0)
+        return mask
 
 
 class SharedPass:
-    """One sequence's pass, computed on demand by the first runtime that asks for a frame."""
+    """One sequence's pass, computed on demand by the first runtime that asks for a frame.
+
+    Every frame's masks are kept, bit-packed and shared between settings that agree on an
+    object, until every derived tracker has been run: for a long sequence that is the
+    toolkit's own trajectory size divided by eight, not one trajectory per setting.
+    """
 
     def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
         self.settings = list(settings)
         self._loop = _SweepLoop(_SweepTracker(tracker, settings))
-        self._replies: List[List[List]] = []  # frame -> setting -> toolkit ObjectStatus list
+        self._frames: List[List[List[PackedMask]]] = []  # frame -> setting -> objects in arrival order
         self._times: List[float] = []  # frame -> seconds the shared pass spent on it
         self.counts: Optional[Tuple[List[int], List[int]]] = None
 
     def reply(self, index: int, frame, new, setting: int):
         """(the setting's objects on frame ``index``, the pass's time for it), as a TraX runtime returns them."""
-        if index == len(self._replies):
+        from vot.tracker import ObjectStatus
+        from vot.tracker.trax import convert_traxregion
+
+        if index == len(self._frames):
             self._compute(index, frame, new)
-        elif index > len(self._replies):
-            raise RuntimeError(f"frame {index} requested before frame {len(self._replies)}")
-        return list(self._replies[index][setting]), self._times[index]
+        elif index > len(self._frames):
+            raise RuntimeError(f"frame {index} requested before frame {len(self._frames)}")
+        masks = {n: packed.unpack() for n, packed in enumerate(self._frames[index][setting])}
+        # The server's reply, then the toolkit client's conversion of it, as over TraX.
+        return [ObjectStatus(convert_traxregion(region), properties)
+                for region, properties in TraxLoop._reply(masks)], self._times[index]
 
     def _compute(self, index: int, frame, new) -> None:
-        from vot.tracker import ObjectStatus
-        from vot.tracker.trax import convert_frame, convert_objects, convert_traxregion
+        from vot.tracker.trax import convert_frame, convert_objects
 
         images = convert_frame(frame, ["color"])  # the channel the server declares
         objects = convert_objects(new) if new else []
         started = time.time()
         if index == 0:
-            replies = self._loop.initialize(images, objects)
+            per_setting = self._loop.initialize(images, objects)
         else:
-            replies = self._loop.frame(images, objects)
+            per_setting = self._loop.frame(images, objects)
         self._times.append(time.time() - started)
-        statuses: Dict[int, List] = {}
-        for reply in replies:
-            if id(reply) not in statuses:
-                statuses[id(reply)] = [ObjectStatus(convert_traxregion(region), properties) for region, properties in reply]
-        self._replies.append([statuses[id(reply)] for reply in replies])
+        by_array: Dict[int, PackedMask] = {}  # settings that share a result share its arrays
+        by_content: Dict[Tuple, PackedMask] = {}  # one copy of each distinct (object, mask) on this frame
+        packed_frame = []
+        for masks in per_setting:
+            packed_frame.append([])
+            for n, mask in enumerate(masks.values()):
+                if id(mask) not in by_array:
+                    packed = PackedMask.pack(mask)
+                    by_array[id(mask)] = by_content.setdefault((n, packed.box, packed.bits), packed)
+                packed_frame[-1].append(by_array[id(mask)])
+        self._frames.append(packed_frame)
         session = self._loop.session
         self.counts = (session.decisions.tolist(), session.accepted.tolist())
 
