@@ -38,6 +38,7 @@ class SequenceSweeper:
         self.names = [setting.tracker_name(base) for setting in self.settings]
         self.config = config
         self.out_dir = Path(out_dir)
+        self.frames: Dict[Task, int] = {}  # sequence lengths, known once tasks() ran
         self._ws = None
         self._derived = None
         self._tracker = None
@@ -60,7 +61,9 @@ class SequenceSweeper:
                 raise SweepError(f"experiment {experiment.identifier!r} is not an unsupervised (non-realtime) "
                                  "experiment: the sweep supports only those (the VOTS stacks' kind)")
             for sequence in ws.dataset:
-                tasks += [(experiment.identifier, s.name) for s in experiment.transform(sequence)]
+                for transformed in experiment.transform(sequence):
+                    tasks.append((experiment.identifier, transformed.name))
+                    self.frames[tasks[-1]] = len(transformed)
         if not tasks:
             raise SweepError(f"{self.workspace}: the stack has no sequences to sweep")
         return tasks
