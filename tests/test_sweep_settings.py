@@ -72,7 +72,7 @@ def test_derived_entries_are_registered_once_and_load_in_the_toolkit(tmp_path):
 
     ini = tmp_path / "trackers.ini"
     ini.write_text(INI, encoding="utf-8")
-    base = read_base_entry(ini, "base")
+    base = read_base_entry(tmp_path, "base")
     for _ in range(2):  # a rerun replaces its sections, it does not add more
         names = register_derived(ini, base, settings_from("0.5,1", "hq"))
     text = ini.read_text(encoding="utf-8")
@@ -81,17 +81,17 @@ def test_derived_entries_are_registered_once_and_load_in_the_toolkit(tmp_path):
     assert set(registry.identifiers()) == {"base", "other", *names}
     derived = registry["base_tau0p5_phq"]
     assert "'--tau', '0.5', '--proposals', 'hq'" in derived._command and "sweep: tau 0.5" in derived.label
-    assert read_base_entry(ini, "base_tau1_phq").keys["env_VOTS_TRACKER_WEIGHTS"] == "/w"
+    assert read_base_entry(tmp_path, "base_tau1_phq").keys["env_VOTS_TRACKER_WEIGHTS"] == "/w"
     with pytest.raises(SweepError, match="not in"):
-        read_base_entry(ini, "missing")
+        read_base_entry(tmp_path, "missing")
 
 
 def test_gate_dependent_options_are_refused(capsys):
     assert main(["sweep", "--tracker", "any", "--tau", "0.5", "--redetect"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--redetect cannot be swept" in err
-    assert main(["sweep", "--tracker", "any", "--tau", "0.5", "--workers", "2"]) == 2
-    assert "--workers 1" in capsys.readouterr().err
+    assert main(["sweep", "--tracker", "any", "--tau", "0.5", "--cpus-per-task", "2"]) == 2
+    assert "apply to Ray runs" in capsys.readouterr().err
 
 
 def test_workspace_entries_with_cycle_or_redetect_or_no_refinement_are_refused(tmp_path, monkeypatch, capsys):

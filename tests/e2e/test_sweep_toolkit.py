@@ -1,6 +1,7 @@
 """`vots-tracker sweep` against `vot evaluate` of each derived tracker (real pipeline, random-init weights).
 
-One synthetic sequence (5 frames, 160x120, 2 objects, one arriving late): the sweep of
+The sweep runs its sequence as a task on a local Ray instance (the same per-sequence
+function runs in-process without --workers). One synthetic sequence (5 frames, 160x120, 2 objects, one arriving late): the sweep of
 hqsam_gate_smoke over tau 0, 0.5, 1 must write, for every derived tracker, the same
 files as the toolkit running that tracker's own `serve` process, with byte-identical
 mask trajectories (`*.bin`); tau 1 must equal the DMAOT-only entry of the same model.
@@ -15,6 +16,7 @@ import pytest
 import vots_tracker.toolkit as toolkit
 import vots_tracker.workspace as wsmod
 from vots_tracker.sweep.cli import run_sweep
+from vots_tracker.sweep.parallel import RayOptions
 from vots_tracker.sweep.runner import SequenceSweeper
 from vots_tracker.sweep.settings import settings_from
 
@@ -29,7 +31,7 @@ def files_of(results: Path, tracker: str):
 @pytest.mark.slow
 def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_download):
     ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=5, size=(160, 120), objects=2)
-    assert run_sweep(ws, "hqsam_gate_smoke", "0,0.5,1") == 0
+    assert run_sweep(ws, "hqsam_gate_smoke", "0,0.5,1", ray=RayOptions(workers=2)) == 0  # local Ray
     out = capsys.readouterr().out
 
     table = [line.split() for line in out.splitlines() if line.startswith("hqsam_gate_smoke_tau")]

@@ -6,14 +6,16 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from .. import toolkit
 from ..jobs import DEFAULT_WORKSPACE, serve_config
 from ..weights.registry import ENV_WEIGHTS_DIR
-from .report import SettingResult, analyse, plot, table
-from .runner import SequenceSweeper, run_tasks
 from .settings import SweepError, read_base_entry, register_derived, settings_from
+
+if TYPE_CHECKING:
+    from .parallel import RayOptions
+    from .report import SettingResult
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def refuse_gate_dependent(tracker: str, config) -> None:
 
 def base_config(workspace: Path, tracker: str):
     """The swept entry as written in the workspace's trackers.ini, and the TrackerConfig it runs."""
-    base = read_base_entry(workspace / "trackers.ini", tracker)
+    base = read_base_entry(workspace, tracker)
     config = serve_config(tracker, base.args)
     refuse_gate_dependent(tracker, config)
     weights = next((v for k, v in base.keys.items() if k.lower() == f"env_{ENV_WEIGHTS_DIR.lower()}"), None)
@@ -51,18 +53,13 @@ def base_config(workspace: Path, tracker: str):
     return base, config
 
 
-def check_workers(workers: int, ray_address: Optional[str]) -> None:
-    if workers < 1:
-        raise SweepError(f"--workers must be >= 1, got {workers}")
-    if workers != 1 or ray_address:
-        raise SweepError("parallel sweeps need the Ray runner of `vots-tracker evaluate`, which this version "
-                         "lacks: run with --workers 1")
-
-
 def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optional[str] = None,
-              workers: int = 1, ray_address: Optional[str] = None, force: bool = False) -> int:
+              ray: Optional[RayOptions] = None, force: bool = False) -> int:
+    """The whole sweep; ``ray`` None runs the sequences one after another in this process."""
+    from .report import analyse, plot, table  # the toolkit and matplotlib: only when sweeping
+    from .runner import SequenceSweeper, run_tasks
+
     settings = settings_from(tau, proposals)  # a bad SPEC fails before anything is touched
-    check_workers(workers, ray_address)
     ws = Path(workspace).expanduser().resolve()
     if not (ws / "config.yaml").is_file():
         raise SweepError(f"{ws} is not a workspace (no config.yaml); run `vots-tracker workspace init`")
@@ -74,7 +71,12 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
     out_dir = ws / "sweeps" / tracker
     sweeper = SequenceSweeper(ws, tracker, settings, config, out_dir)
     tasks = sweeper.tasks()
-    counts = run_tasks(sweeper, tasks, force=force)
+    if ray is None:
+        counts = run_tasks(sweeper, tasks, force=force)
+    else:
+        from .parallel import run_on_ray
+
+        counts = run_on_ray(sweeper, tasks, force, ray)
 
     problems = [problem for name in names for problem in toolkit.check_results(ws, name)]
     problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
@@ -101,7 +103,9 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
     return 0
 
 
-def _collect(settings, names, base_proposals: str, quality: Dict[str, float], counts) -> List[SettingResult]:
+def _collect(settings, names, base_proposals: str, quality: Dict[str, float], counts) -> List["SettingResult"]:
+    from .report import SettingResult
+
     results = []
     for setting, name in zip(settings, names):
         decisions = sum(task_counts[name][0] for task_counts in counts.values())
@@ -130,9 +134,12 @@ def register(subparsers) -> None:
                        help="tau values: a list (0.5,0.59,0.65) or a range START:STOP:STEP, both ends included")
     sweep.add_argument("--proposals", metavar="LIST",
                        help="proposal sets to sweep too, comma-separated (all, hq, single, 1..4) [the entry's]")
-    parallel = sweep.add_mutually_exclusive_group()
-    parallel.add_argument("--workers", type=int, default=1, metavar="N", help="sequences in parallel [1]")
-    parallel.add_argument("--ray-address", metavar="ADDR", help="run the sequences on this Ray cluster")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run N sequences at once on a local Ray instance [one after another, in this process]")
+    where.add_argument("--ray-address", metavar="ADDR", help="run the sequences on this Ray cluster: auto or HOST:PORT")
+    sweep.add_argument("--gpus-per-task", type=float, metavar="F", help="with Ray: GPUs per sequence (as for evaluate)")
+    sweep.add_argument("--cpus-per-task", type=float, metavar="C", help="with Ray: CPUs per sequence (as for evaluate)")
     sweep.add_argument("--force", action="store_true", help="recompute sequences that already have all results")
     for option in _GATE_DEPENDENT:  # accepted only to be refused with the reason
         sweep.add_argument(f"--{option}", action="store_true", help="refused: " + _GATE_DEPENDENT[option])
@@ -143,5 +150,11 @@ def _cmd_sweep(args) -> int:
     for option, why in _GATE_DEPENDENT.items():
         if getattr(args, option):
             raise SweepError(f"--{option} cannot be swept: {why}, so every tau needs its own tracking pass")
-    return run_sweep(args.workspace, args.tracker, args.tau, args.proposals, args.workers, args.ray_address,
-                     args.force)
+    ray = None
+    if args.workers is not None or args.ray_address:
+        from .parallel import RayOptions
+
+        ray = RayOptions(args.workers, args.ray_address, args.gpus_per_task, args.cpus_per_task)
+    elif args.gpus_per_task is not None or args.cpus_per_task is not None:
+        raise SweepError("--gpus-per-task and --cpus-per-task apply to Ray runs: add --workers N or --ray-address")
+    return run_sweep(args.workspace, args.tracker, args.tau, args.proposals, ray, args.force)

@@ -11,8 +11,6 @@ same number.
 
 from __future__ import annotations
 
-import configparser
-import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -22,6 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..config import PROPOSAL_MODES
 from ..errors import UserError
+from ..staging import write_text_atomic
 from ..trackers_ini import parse_command, serve_command
 
 # Keys of the base section that the derived sections replace; everything else is copied.
@@ -133,19 +132,17 @@ class BaseEntry:
     keys: Dict[str, str]
 
 
-def read_base_entry(ini_path: Path, name: str) -> BaseEntry:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str
-    try:
-        parser.read(ini_path, encoding="utf-8")
-    except configparser.Error as error:
-        raise SweepError(f"cannot parse {ini_path}: {error}") from error
-    if not parser.has_section(name):
-        raise SweepError(f"tracker {name!r} is not in {ini_path} (has: {', '.join(parser.sections()) or 'none'})")
-    keys = dict(parser[name])
+def read_base_entry(workspace: Path, name: str) -> BaseEntry:
+    """The swept section of the workspace's trackers.ini."""
+    from ..evaluate_job import workspace_entries
+
+    entries = workspace_entries(workspace)
+    if name not in entries:
+        raise SweepError(f"tracker {name!r} is not in {workspace / 'trackers.ini'} (has: {', '.join(entries) or 'none'})")
+    keys = entries[name]
     args = parse_command(keys.get("command", ""))
     if args is None:
-        raise SweepError(f"{ini_path} [{name}] does not run vots_tracker: nothing to sweep")
+        raise SweepError(f"{workspace / 'trackers.ini'} [{name}] does not run vots_tracker: nothing to sweep")
     return BaseEntry(name, args, keys)
 
 
@@ -182,7 +179,5 @@ def register_derived(ini_path: Path, base: BaseEntry, settings: Sequence[GateSet
             kept.append(line)
     text = "".join(kept).rstrip("\n") + "\n"
     text += "".join("\n" + body for body in sections.values())
-    temporary = ini_path.with_name(ini_path.name + ".sweep-tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, ini_path)
+    write_text_atomic(ini_path, text)
     return list(sections)
