@@ -10,7 +10,8 @@ gets a ``trackers.ini`` generated from the repository-root ``trackers.ini``:
   ``python -m vots_tracker <args>`` (through ``runpy``: the toolkit's ``traxpython``
   protocol only accepts a bare module name or Python code, not a module plus flags);
 * ``env_LD_LIBRARY_PATH = $LD_LIBRARY_PATH`` is added (the toolkit overwrites the
-  variable otherwise) and ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``.
+  variable otherwise), ``env_GLIBC_TUNABLES`` (``malloc_env``: fewer page faults on CPU)
+  unless the entry sets it, and ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``.
 
 With ``--synthetic N`` the workspace is fully offline: N small multi-object
 sequences drawn the way the toolkit's ``vot.dataset.dummy`` draws them (its cow
@@ -41,6 +42,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import yaml
 
 from .errors import UserError
+from .malloc_env import MALLOC_TUNABLES
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +232,8 @@ def render_trackers_ini(
         lowered = {k.lower() for k in extra}
         if "env_ld_library_path" not in lowered:
             extra["env_LD_LIBRARY_PATH"] = "$LD_LIBRARY_PATH"
+        if "env_glibc_tunables" not in lowered:  # glibc reads it only at process start
+            extra["env_GLIBC_TUNABLES"] = MALLOC_TUNABLES
         if weights_dir is not None:
             # An explicit weights folder wins over whatever the root file says.
             for key in [k for k in extra if k.lower() == "env_vots_tracker_weights"]:
