@@ -119,8 +119,32 @@ def _peak_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # process peak RSS
 
 
+def grid_clip(frames: int, height: int, width: int, objects: int, seed: int = 0):
+    """Textured background, one coloured block per grid cell moving right: [(frame, {id: mask})].
+
+    Unlike tests/synthetic.moving_blobs (blocks side by side), any object count fits any frame.
+    """
+    base = moving_blobs(1, height, width, objects=0, seed=seed)[0][0]
+    columns = int(np.ceil(np.sqrt(objects)))
+    rows = int(np.ceil(objects / columns))
+    cell_h, cell_w = height // rows, width // columns
+    clip = []
+    for t in range(frames):
+        frame, masks = base.copy(), {}
+        for k in range(objects):
+            r, c = divmod(k, columns)
+            mask = np.zeros((height, width), bool)
+            y0 = r * cell_h + cell_h // 4
+            x0 = c * cell_w + (cell_w // 8) + (t * max(1, cell_w // 32)) % max(1, cell_w // 4)
+            mask[y0:y0 + max(2, cell_h // 2), x0:x0 + max(2, cell_w // 2)] = True
+            frame[mask] = ((97 * (k + 1)) % 255, (53 * (k + 2)) % 255, (151 * (k + 3)) % 255)
+            masks[k + 1] = mask
+        clip.append((frame, masks))
+    return clip
+
+
 def timing_clip(size, objects: int, frames: int):
-    return moving_blobs(frames, *size, objects=objects)
+    return grid_clip(frames, *size, objects=objects)
 
 
 # ----------------------------------------------------------------------------- reference anchor

@@ -12,7 +12,7 @@ import sys
 
 from vots_tracker.malloc_env import MALLOC_TUNABLES
 
-from .conftest import ROOT
+from conftest import ROOT
 
 STAGE_KEYS = ("total_ms", "fps", "propagate_ms", "embed_ms", "decode_ms", "gate_ms", "peak_memory_mib")
 
@@ -35,6 +35,8 @@ def test_gpu_check_quick_on_cpu(smoke_weights, tmp_path):
         assert check["status"] == expected, (key, check)
     assert all(c["max_relative_error"] == 0.0 for k, c in checks.items() if k.startswith("dmaot_logits"))
     assert all(c["labels_present"] > 1 for k, c in checks.items() if k.startswith("dmaot_logits"))
+    (overlap,) = (c for k, c in checks.items() if k.startswith("overlapped_embedding"))
+    assert overlap["overlap_active"] and overlap["differing_pixels"] == 0
 
     timing = results["timing"]
     assert {row["preset"] for row in timing.values()} == {"dmaot", "hqsam_gate", "hqsam_gate_light", "hqsam_gate_rt"}
