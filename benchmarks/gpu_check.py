@@ -65,7 +65,7 @@ QUICK = {
     "check_sizes": [(96, 160)], "dmaot_models": ["deaott"], "check_frames": 3, "check_objects": 2,
     "sam_sizes": {"vit_tiny": [(96, 160)]}, "amp_modes": ["bf16", "fp16"], "timing_size": (96, 160),
     "objects": [2], "warmup": 0, "measured": 1, "setting_measured": 1, "budget_s": None,  # CI must see every path
-    "realtime_candidates": [(REALTIME_PRESET, {"amp": "bf16"})],
+    "realtime_candidates": [],  # on a CPU the alternatives would only repeat the same code path
     # DeAOT-T + vit_tiny stand in for every preset's models: same code paths, CPU-sized cost.
     "model_overrides": {"model": "deaott", "dmaot_checkpoint": registry.default_dmaot_checkpoint("deaott")},
     "sam_overrides": {"sam": "vit_tiny", "sam_checkpoint": registry.default_sam_checkpoint("vit_tiny")},
@@ -208,16 +208,17 @@ def speed_settings(run: Run, args) -> None:
             tracker = build_tracker(REALTIME_PRESET, args, plan, fresh=name in MODEL_CHANGING)
             return timing.measure(tracker, clip, plan["warmup"], setting=setting, keep_masks=True)
         result = run.item("speed_settings", name, work)
-        _relate(result, baseline, name)
+        _relate(result, baseline, name, args.device_obj.type == "cuda")
     def math_attention():
         tracker = build_tracker(REALTIME_PRESET, args, plan)
         with accel.math_attention():
             return timing.measure(tracker, clip, plan["warmup"], keep_masks=True)
-    _relate(run.item("speed_settings", "math_attention", math_attention), baseline, "math_attention")
+    _relate(run.item("speed_settings", "math_attention", math_attention), baseline, "math_attention",
+            args.device_obj.type == "cuda")
     run.write()
 
 
-def _relate(result: Dict, baseline: Dict, name: str) -> None:
+def _relate(result: Dict, baseline: Dict, name: str, gpu: bool) -> None:
     """Speed-up of the default against `result` (math_attention) or of `result` against the default."""
     masks = result.pop("_masks", None)
     if name == "default":
@@ -231,7 +232,9 @@ def _relate(result: Dict, baseline: Dict, name: str) -> None:
         result["note"] = "speedup_vs_default here: what the fused SDPA kernels (the default) gain over math"
     result["pixel_agreement_vs_default"] = min(correct._pixel_agreement(a, b) for a, b in zip(masks, baseline["_masks"]))
     result["compile_or_init_ms"] = round(result["first_two_frames_ms"] - baseline["first_two_frames_ms"], 1)
-    result["keep"] = bool(result["speedup_vs_default"] >= 1.2 and result["pixel_agreement_vs_default"] >= 0.999)
+    # The rule is about the GPU; on a CPU (quick mode, 1-2 frames) the ratio only proves the code path runs.
+    result["keep"] = bool(result["speedup_vs_default"] >= 1.2 and result["pixel_agreement_vs_default"] >= 0.999) \
+        if gpu else None
 
 
 def realtime(run: Run, args) -> None:

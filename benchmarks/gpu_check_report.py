@@ -9,7 +9,7 @@ def _fmt(value) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
     return str(value)
 
 
@@ -73,7 +73,8 @@ def markdown(results: Dict) -> str:
              f"cuDNN TF32 {meta['cudnn_allow_tf32']}, matmul precision {meta['matmul_precision']}, "
              f"{meta.get('elapsed_s')} s. {meta['weights']}.", "", f"`{meta['command']}`", ""]
     sections = (("Correctness (device under test against CPU fp32)", "correctness", _correctness),
-                ("Timing (median ms per frame; CUDA events on a GPU)", "timing", _timing),
+                ("Timing (median ms per frame; CUDA events on a GPU; peak MiB: GPU memory on a GPU, "
+                 "process peak RSS on a CPU)", "timing", _timing),
                 ("Reference engine anchor (deaotpy, same device and frames)", "anchor", _anchor),
                 ("Optional speed settings on the real-time preset", "speed_settings", _settings),
                 ("Real-time candidates", "realtime", _realtime))
