@@ -45,7 +45,8 @@ from vots_tracker import accel  # noqa: E402
 from vots_tracker.config import make_config  # noqa: E402
 from vots_tracker.session import Tracker  # noqa: E402
 from vots_tracker.weights import registry  # noqa: E402
-from vots_tracker.weights.cli import init_random  # noqa: E402
+from vots_tracker.components import required_checkpoints  # noqa: E402
+from vots_tracker.weights.random_init import init_random  # noqa: E402
 
 REALTIME_PRESET = "hqsam_gate_rt"
 REALTIME_FPS = 20.0  # what the VOTS real-time experiment admits
@@ -67,8 +68,8 @@ QUICK = {
     "objects": [2], "warmup": 0, "measured": 1, "setting_measured": 1, "budget_s": None,  # CI must see every path
     "realtime_candidates": [],  # on a CPU the alternatives would only repeat the same code path
     # DeAOT-T + vit_tiny stand in for every preset's models: same code paths, CPU-sized cost.
-    "model_overrides": {"model": "deaott", "dmaot_checkpoint": registry.default_dmaot_checkpoint("deaott")},
-    "sam_overrides": {"sam": "vit_tiny", "sam_checkpoint": registry.default_sam_checkpoint("vit_tiny")},
+    "model_overrides": {"model": "deaott"},
+    "sam_overrides": {"sam": "vit_tiny"},
 }
 
 
@@ -117,10 +118,7 @@ def needed_files(plan: Dict) -> List[str]:
     files = {registry.default_dmaot_checkpoint(name) for name in plan["dmaot_models"]}
     files |= {registry.default_sam_checkpoint(size) for size in plan["sam_sizes"]}
     for preset in PRESETS + tuple(p for p, _ in plan["realtime_candidates"]):
-        config = make_config(preset, **preset_overrides(preset, plan))
-        files.add(config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model))
-        if config.refine:
-            files.add(config.sam_checkpoint or registry.default_sam_checkpoint(config.sam))
+        files.update(required_checkpoints(make_config(preset, **preset_overrides(preset, plan))))
     return sorted(files)
 
 
@@ -131,8 +129,8 @@ def build_tracker(preset: str, run_args, plan: Dict, fresh: bool = False, **extr
     """A tracker for the preset; models are reused across presets unless `fresh` (settings that change them)."""
     config = make_config(preset, device=run_args.device, weights_dir=str(run_args.weights_dir),
                          log_level="WARNING", **{**preset_overrides(preset, plan), **extra})
-    key = tuple(getattr(config, name) for name in ("model", "dmaot_checkpoint", "sam", "sam_checkpoint", "prompt",
-                                                   "proposals", "amp", "decode_batch"))
+    key = (config.model, config.sam, config.prompt, config.proposals, config.amp, config.decode_batch,
+           *required_checkpoints(config))
     if fresh or key not in _LOADED:
         tracker = Tracker.from_config(config)
         if fresh:

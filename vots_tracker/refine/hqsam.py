@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -31,22 +32,24 @@ import torch
 
 from ..accel import upload
 from ..errors import UserError
+from ..staging import staged_file
 from .prompts import interior_point, mask_logits
+from .sam_specs import SIZES, TOKEN_ORDER
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
-PROMPTS = ("box", "box+mask", "box+points")
-TOKEN_ORDER = ("hq", "sam1", "sam2", "sam3")
+# segment_anything_hq imports timm's deprecated module paths and re-registers timm's TinyViT
+# names: known, harmless, and otherwise printed on every run. Silence exactly those.
+warnings.filterwarnings("ignore", message=r"Importing from timm\.models\.(layers|registry) is deprecated",
+                        category=FutureWarning)
+warnings.filterwarnings("ignore", message=r"Overwriting tiny_vit_\w+ in registry with segment_anything_hq\.",
+                        category=UserWarning)
+
 _TOKEN_INDEX = {"sam0": 0, "sam1": 1, "sam2": 2, "sam3": 3, "hq": 4}
 
 
 class HQSamCheckpointError(UserError):
     """An HQ-SAM checkpoint file cannot be used; the message names the file."""
-
-
-def official_file_name(size: str) -> str:
-    return f"sam_hq_{size}.pth"
 
 
 def build_sam(size: str):
@@ -91,10 +94,9 @@ def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_sam(size)
-    tmp = path.with_name(path.name + ".random-tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
-    log.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
+    with staged_file(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    logger.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
     return path
 
 
@@ -137,18 +139,15 @@ class HQSamRefiner:
 
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
                  proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):
+        """Options as ``components.component_options`` maps them from a validated TrackerConfig."""
         from segment_anything_hq.utils.transforms import ResizeLongestSide
 
-        if prompt not in PROMPTS:
-            raise UserError(f"prompt must be one of {', '.join(PROMPTS)}, got {prompt!r}")
         self.size = size
         self.device = torch.device(device)
         self.model = load_sam(size, checkpoint, self.device)
         self.prompt = prompt
         self.names = proposal_tokens(proposals)
         self.amp = amp
-        if decode_batch < 0:
-            raise UserError(f"decode_batch must be >= 0, got {decode_batch}")
         # The mask decoder's per-object work is fixed; batching saves kernel launches on a GPU,
         # but on a CPU large batches are memory-bound and slower than object by object
         # (benchmarks/refine_speed.py), so auto means one call on CUDA, one object per call on CPU.
@@ -239,5 +238,5 @@ def _point_or_box_centre(mask: Optional[np.ndarray], box: np.ndarray) -> np.ndar
 
 __all__: List[str] = [
     "FrameEmbedding", "HQSamCheckpointError", "HQSamRefiner", "Proposals", "SIZES",
-    "build_sam", "load_sam", "official_file_name", "proposal_tokens", "write_random_checkpoint",
+    "build_sam", "load_sam", "proposal_tokens", "write_random_checkpoint",
 ]

@@ -1,4 +1,4 @@
-"""Frames, masks and output folders for ``track`` and ``convert``.
+"""Input masks for ``track`` and ``convert``: label PNGs, per-object and per-frame mask folders.
 
 Mask conventions (documented in the README):
 
@@ -15,146 +15,21 @@ Mask conventions (documented in the README):
 from __future__ import annotations
 
 import logging
-import os
-import re
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from .errors import UserError
+from .frame_source import check_file, list_images
+from .palette import PALETTE
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")
 VOID = 255
 MAX_OBJECT_ID = 254
-
-
-# --------------------------------------------------------------------------- palette
-
-
-def davis_palette() -> np.ndarray:
-    """The 256-colour palette of DAVIS / PASCAL VOC label PNGs (index 0 black)."""
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    for index in range(256):
-        r = g = b = 0
-        c = index
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        palette[index] = (r, g, b)
-    return palette
-
-
-PALETTE = davis_palette()
-
-
-def write_palette_png(path: Path, labels: np.ndarray) -> None:
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(labels.astype(np.uint8)), mode="P")
-    image.putpalette(PALETTE.reshape(-1).tolist())
-    image.save(str(path), format="PNG", optimize=False)
-
-
-# --------------------------------------------------------------------------- images
-
-
-def _natural_key(path: Path):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.stem)] + [path.suffix]
-
-
-def list_images(folder: Path, exts: Sequence[str] = IMAGE_EXTS, what: str = "frames") -> List[Path]:
-    folder = Path(folder)
-    if not folder.exists():
-        raise UserError(f"{what} folder {folder} does not exist")
-    if not folder.is_dir():
-        raise UserError(f"{what} path {folder} is not a folder")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in exts and not p.name.startswith(".")]
-    if not files:
-        raise UserError(f"no images ({', '.join(exts)}) in {what} folder {folder}")
-    files.sort(key=_natural_key)
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        dup = sorted({s for s in stems if stems.count(s) > 1})[:3]
-        raise UserError(f"{what} folder {folder} has several images with the same name: {', '.join(dup)}")
-    return files
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise UserError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-class FrameSource:
-    """Frames of a folder of images or of a video file, with a stem per frame."""
-
-    def __init__(self, frames: Optional[Path] = None, video: Optional[Path] = None):
-        self.frames_dir = Path(frames) if frames else None
-        self.video = Path(video) if video else None
-        self.fps: Optional[float] = None
-        if self.frames_dir is not None:
-            self.files = list_images(self.frames_dir)
-            self.stems = [p.stem for p in self.files]
-            self.count: Optional[int] = len(self.files)
-        else:
-            import cv2
-
-            if self.video is None or not self.video.is_file():
-                raise UserError(f"video file {self.video} does not exist")
-            cap = cv2.VideoCapture(str(self.video))
-            try:
-                ok, first = cap.read() if cap.isOpened() else (False, None)
-                if not ok or first is None:
-                    raise UserError(f"cannot read video {self.video} (not a video, or a codec OpenCV lacks)")
-                count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-                fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            finally:
-                cap.release()
-            self.files = []
-            self.count = count if count > 0 else None
-            self.fps = fps if 0 < fps < 1000 else None
-            # stems of video frames: 00000, 00001, ... (masks for a video are named like that)
-            self.stems = [f"{i:05d}" for i in range(self.count or 0)]
-
-    def stem(self, index: int) -> str:
-        return self.stems[index] if index < len(self.stems) else f"{index:05d}"
-
-    def __iter__(self) -> Iterator[Tuple[int, str, np.ndarray]]:
-        if self.frames_dir is not None:
-            for i, path in enumerate(self.files):
-                yield i, path.stem, read_rgb(path)
-            return
-        import cv2
-
-        cap = cv2.VideoCapture(str(self.video))
-        try:
-            i = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-                yield i, self.stem(i), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                i += 1
-            if i == 0:
-                raise UserError(f"cannot read video {self.video}")
-        finally:
-            cap.release()
-
-
-# --------------------------------------------------------------------------- masks
 
 
 def read_label_png(path: Path) -> np.ndarray:
@@ -162,8 +37,7 @@ def read_label_png(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"mask file {path} does not exist")
+    check_file(path, "mask file")
     try:
         with Image.open(path) as image:
             image.load()
@@ -213,10 +87,27 @@ def fit_mask(mask: np.ndarray, shape: Tuple[int, int], what: str) -> np.ndarray:
         return mask
     import cv2
 
-    logger.warning("%s is %dx%d but the frame is %dx%d: resizing the mask (nearest neighbour)",
-                   what, mask.shape[1], mask.shape[0], shape[1], shape[0])
+    height, width = mask.shape[:2]
+    if _aspect_differs((height, width), shape):
+        logger.warning("%s is %dx%d (%s) but the frame is %dx%d (%s): the aspect ratios differ, so the mask is "
+                       "stretched; is it the mask of another video, or rotated?", what, width, height,
+                       _orientation(height, width), shape[1], shape[0], _orientation(shape[0], shape[1]))
+    else:
+        logger.warning("%s is %dx%d but the frame is %dx%d: resizing the mask (nearest neighbour)",
+                       what, width, height, shape[1], shape[0])
     resized = cv2.resize(mask.astype(np.uint8), (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
     return resized.astype(mask.dtype)
+
+
+def _orientation(height: int, width: int) -> str:
+    return "portrait" if height > width else "landscape" if width > height else "square"
+
+
+def _aspect_differs(mask_shape, frame_shape, tolerance: float = 0.02) -> bool:
+    """True when width/height differ by more than ``tolerance`` (relative): more than a rounding difference."""
+    mask_ratio = mask_shape[1] / max(mask_shape[0], 1)
+    frame_ratio = frame_shape[1] / max(frame_shape[0], 1)
+    return abs(mask_ratio / frame_ratio - 1.0) > tolerance
 
 
 @dataclass
@@ -235,9 +126,6 @@ class MaskSpec:
                 if oid not in ids:
                     ids.append(oid)
         return ids
-
-    def first_frame(self) -> int:
-        return min(f for f, objs in self.by_frame.items() if objs)
 
 
 def _check_ids(ids, where: str) -> None:
@@ -301,50 +189,3 @@ def load_masks(path: Path, frame_stems: Sequence[str], layout: str = "auto") -> 
     if not any(objs for objs in spec.by_frame.values()):
         raise UserError(f"no objects in masks {path} (all pixels are background 0 or void 255)")
     return spec
-
-
-# --------------------------------------------------------------------------- output staging
-
-
-class StagedDir:
-    """Write a folder under a temporary name next to ``final``; move it into place on commit.
-
-    On failure (any exception, KeyboardInterrupt included) the temporary folder is removed
-    and ``final`` is left as it was.
-    """
-
-    def __init__(self, final: Path, force: bool = False, what: str = "output folder"):
-        self.final = Path(final)
-        self.force = force
-        self.what = what
-        self.tmp = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-    def check(self) -> None:
-        if self.final.exists():
-            if not self.final.is_dir():
-                raise UserError(f"{self.what} {self.final} exists and is not a folder")
-            if any(self.final.iterdir()) and not self.force:
-                raise UserError(f"{self.what} {self.final} exists and is not empty (use --force to replace it)")
-
-    def __enter__(self) -> Path:
-        self.check()
-        try:
-            self.tmp.mkdir(parents=True)
-        except OSError as exc:
-            raise UserError(f"cannot create {self.what} next to {self.final}: {exc.strerror or exc}") from None
-        return self.tmp
-
-    def commit(self) -> None:
-        old = None
-        if self.final.exists():
-            old = self.final.parent / f".{self.final.name}.old-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-            os.replace(self.final, old)
-        os.replace(self.tmp, self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
