@@ -52,7 +52,7 @@ REALTIME_PRESET = "hqsam_gate_rt"
 REALTIME_FPS = 20.0  # what the VOTS real-time experiment admits
 REALTIME_OBJECTS = 4
 PRESETS = ("dmaot", "hqsam_gate", "hqsam_gate_light", REALTIME_PRESET)
-MODEL_CHANGING = ("sam_channels_last", "dmaot_nchw", "compiled_encoders")  # need models of their own
+MODEL_CHANGING = ("sam_channels_last", "dmaot_nchw", "pinned_uploads", "compiled_encoders")  # change shared objects
 
 FULL = {
     "check_sizes": [(480, 854), (1080, 1920)], "dmaot_models": ["deaott", "swinb_dm_deaotl"], "check_frames": 4,
@@ -207,6 +207,7 @@ def speed_settings(run: Run, args) -> None:
             return timing.measure(tracker, clip, plan["warmup"], setting=setting, keep_masks=True)
         result = run.item("speed_settings", name, work)
         _relate(result, baseline, name, args.device_obj.type == "cuda")
+
     def math_attention():
         tracker = build_tracker(REALTIME_PRESET, args, plan)
         with accel.math_attention():
