@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import toolkit
+from ..staging import write_text_atomic
 from .settings import GateSetting, SweepError
 from .shared_pass import SharedPass
 
@@ -105,9 +106,9 @@ class SequenceSweeper:
         counts = {name: [int(d), int(a)] for name, d, a in zip(self.names, decisions, accepted)}
         path = self.counts_path(task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(counts, indent=1), encoding="utf-8")
+        write_text_atomic(path, json.dumps(counts, indent=1))  # last: its presence marks the sequence done
         logger.info("%s/%s: %d frames, %d settings in %.1f s", task[0], task[1], len(sequence), len(self.names),
-                 time.monotonic() - started)
+                    time.monotonic() - started)
         return counts
 
     def _stored_counts(self, task: Task) -> Optional[Counts]:
