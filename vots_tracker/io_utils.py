@@ -88,14 +88,35 @@ def list_images(folder: Path, exts: Sequence[str] = IMAGE_EXTS, what: str = "fra
     return files
 
 
-def read_rgb(path: Path) -> np.ndarray:
+def decode_rgb(path) -> Optional[np.ndarray]:
+    """An image file as HxWx3 uint8 RGB, decoded as the original VOTS runners read frames; None if unreadable.
+
+    The runners use cv2.imread(IMREAD_UNCHANGED) + BGR->RGB: unlike IMREAD_COLOR this ignores
+    the EXIF orientation tag. What the runners could not read is converted instead: grey
+    images are repeated to RGB, an alpha channel is dropped, 16-bit images are scaled to 8 bits.
+    """
     import cv2
 
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None  # any path encoding
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = decode_rgb(path)
     if image is None:
         raise UserError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 class FrameSource:

@@ -26,8 +26,9 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     """Load the colour image of a request as HxWx3 uint8 RGB."""
     import os
 
-    import cv2
     import trax
+
+    from .io_utils import decode_rgb
 
     image = images.get(trax.ImageChannel.COLOR) if images else None
     if image is None:
@@ -37,10 +38,10 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     path = image.path()
     if not os.path.isfile(path):
         raise ProtocolError(f"frame file not found: {path}")
-    frame = cv2.imread(path, cv2.IMREAD_COLOR)
+    frame = decode_rgb(path)  # as the original VOTS runners read frames
     if frame is None:
         raise ProtocolError(f"cannot decode frame image: {path}")
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), path
+    return frame, path
 
 
 def region_to_mask(region, frame_shape: Sequence[int], index: int) -> np.ndarray:
