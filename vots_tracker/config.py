@@ -18,10 +18,12 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
+from .refine.gate import GATES
+
 PRESET_DIR = Path(__file__).with_name("presets")
 
 SAM_SIZES = ("none", "vit_tiny", "vit_b", "vit_l", "vit_h")
-PROMPTS = ("box", "box+mask", "box+points")
+PROMPTS = ("box", "box+mask", "box+points", "box-inclusive")
 PROPOSAL_MODES = ("all", "hq", "single", "1", "2", "3", "4")
 AMP_MODES = ("none", "bf16", "fp16")
 
@@ -55,10 +57,12 @@ class TrackerConfig:
     """HQ-SAM checkpoint: a path, or an official file name looked up in --weights-dir."""
     tau: float = 0.59
     """IoU gate: a refined mask replaces the DMAOT mask only if their IoU is strictly above tau."""
+    gate: str = "exact"
+    """Gate rule: exact (intersection / union), smoothed (the original runners' sum(m*p + 1e-6) / (union + 1e-6), which inflates small objects' IoU), off (the proposal replaces every present object's mask)."""
     proposals: str = "all"
     """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4."""
     prompt: str = "box"
-    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points."""
+    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points, box-inclusive (the original runners' box: first to last mask pixel index)."""
     decode_batch: int = 0
     """Objects per HQ-SAM mask-decoder call: 0 = auto (all in one call on CUDA, one per call on CPU, where that is faster), N = at most N."""
     resolve_overlaps: bool = True
@@ -87,6 +91,8 @@ class TrackerConfig:
             raise ConfigError(f"sam must be one of {', '.join(SAM_SIZES)}, got {self.sam!r}")
         if self.prompt not in PROMPTS:
             raise ConfigError(f"prompt must be one of {', '.join(PROMPTS)}, got {self.prompt!r}")
+        if self.gate not in GATES:
+            raise ConfigError(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if str(self.proposals) not in PROPOSAL_MODES:
             raise ConfigError(f"proposals must be one of {', '.join(PROPOSAL_MODES)}, got {self.proposals!r}")
         if self.amp not in AMP_MODES:
@@ -160,7 +166,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --preset and one flag per TrackerConfig field; unspecified flags stay None."""
     parser.add_argument("--preset", help=f"named preset ({', '.join(available_presets())}) or a YAML file")
     docs = _field_docs()
-    choices = {"sam": SAM_SIZES, "prompt": PROMPTS, "proposals": PROPOSAL_MODES, "amp": AMP_MODES}
+    choices = {"sam": SAM_SIZES, "prompt": PROMPTS, "proposals": PROPOSAL_MODES, "amp": AMP_MODES, "gate": GATES}
     group = parser.add_argument_group("tracker options (override the preset)")
     for f in fields(TrackerConfig):
         default_text = f" [default: {f.default}]"

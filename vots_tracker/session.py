@@ -164,6 +164,7 @@ class TrackingSession:
 
             options = RefineOptions(
                 tau=float(self.config.tau),
+                gate=self.config.gate,
                 prompt=self.config.prompt,
                 proposals=_proposal_mode(self.config.proposals),
                 resolve_overlaps=self.config.resolve_overlaps,

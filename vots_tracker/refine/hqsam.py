@@ -35,7 +35,7 @@ from .prompts import interior_point, mask_logits
 log = logging.getLogger(__name__)
 
 SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
-PROMPTS = ("box", "box+mask", "box+points")
+PROMPTS = ("box", "box+mask", "box+points", "box-inclusive")
 TOKEN_ORDER = ("hq", "sam1", "sam2", "sam3")
 _TOKEN_INDEX = {"sam0": 0, "sam1": 1, "sam2": 2, "sam3": 3, "hq": 4}
 
@@ -179,7 +179,7 @@ class HQSamRefiner:
         height, width = emb.original_size
         if count == 0:
             return Proposals(np.zeros((0, len(self.names), height, width), bool), np.zeros((0, len(self.names))), self.names)
-        if prompt != "box" and (coarse is None or len(coarse) != count):
+        if prompt in ("box+mask", "box+points") and (coarse is None or len(coarse) != count):
             raise ValueError(f"prompt {prompt!r} needs one coarse mask per box")
         step = self.decode_batch or count
         if step >= count:
@@ -192,7 +192,8 @@ class HQSamRefiner:
     def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str) -> Proposals:
         """One mask-decoder call for all the given boxes."""
         count = boxes.shape[0]
-        box_input = torch.as_tensor(self.transform.apply_boxes(boxes, emb.original_size), device=self.device)
+        # float32 torch path, as SamPredictor users call it (apply_boxes computes in float64)
+        box_input = self.transform.apply_boxes_torch(torch.as_tensor(boxes, device=self.device), emb.original_size)
         points = None
         if prompt == "box+points":
             coords = np.stack([_point_or_box_centre(mask, box) for mask, box in zip(coarse, boxes)])[:, None, :]
