@@ -3,7 +3,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,7 +13,7 @@ SMOKE_FILES = ("DeAOTT_PRE_YTB_DAV.pth", "sam_hq_vit_tiny.pth")
 
 def write_random_weights(folder: Path, names=SMOKE_FILES) -> Path:
     """Random-init checkpoints under their official names, through the same writers `weights init-random` uses."""
-    from vots_tracker.weights.cli import init_random
+    from vots_tracker.weights.random_init import init_random
 
     init_random(folder, list(names))
     return folder

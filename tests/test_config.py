@@ -83,10 +83,65 @@ def test_unknown_preset_and_unknown_keys(tmp_path):
     assert make_config(str(good)).sam == "vit_l"
 
 
-def test_readme_documents_every_option():
-    readme = (ROOT / "README.md").read_text()
-    missing = [line.split("|")[1].strip() for line in option_table().splitlines()[2:] if line.split("|")[1].strip() not in readme]
-    assert not missing, f"README.md lacks options: {missing}"
+def test_readme_option_table_is_the_generated_one():
+    """Every flag, its default and its help text, exactly as the code has them."""
+    assert option_table() in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sam", "none", "--cycle"], "--cycle needs HQ-SAM refinement, but --sam is none"),
+    (["--preset", "dmaot", "--redetect"], "--redetect needs HQ-SAM"),
+    (["--sam", "none", "--cycle", "--redetect"], "--cycle and --redetect need HQ-SAM"),
+    (["--decode-batch", "-1"], "decode_batch"),
+    (["--model", "mobilenetv2_deaott"], "unknown DMAOT model 'mobilenetv2_deaott'"),
+    (["--model", "swinb_deaott"], "unknown DMAOT model"),
+])
+def test_combinations_that_do_nothing_and_bad_values_are_rejected(argv, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(*argv)
+
+
+def test_tau_one_without_redetection_is_refinement_off():
+    assert parse("--tau", "0.999").refine
+    assert not parse("--tau", "1.0").refine
+    assert not parse("--preset", "hqsam_gate", "--tau", "1").refine
+    assert parse("--tau", "1.0", "--redetect").refine  # re-detection still uses HQ-SAM
+    assert not parse("--sam", "none").refine
+
+
+def test_overriding_the_model_selects_its_official_checkpoint():
+    from vots_tracker.components import required_checkpoints
+
+    light = ["SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth", "sam_hq_vit_tiny.pth"]
+    assert required_checkpoints(parse("--preset", "hqsam_gate_light")) == light
+    assert required_checkpoints(parse("--preset", "hqsam_gate_light", "--model", "deaott")) == [
+        "DeAOTT_PRE_YTB_DAV.pth", "sam_hq_vit_tiny.pth"]
+    assert required_checkpoints(parse("--preset", "hqsam_gate_light", "--sam", "vit_b")) == [
+        light[0], "sam_hq_vit_b.pth"]
+    assert required_checkpoints(parse("--preset", "hqsam_gate_light", "--sam", "none")) == light[:1]
+
+
+def test_a_pinned_checkpoint_belongs_to_the_presets_model(tmp_path):
+    """A preset's checkpoint is dropped by a flag that changes its model, kept otherwise."""
+    from vots_tracker.components import required_checkpoints
+
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text("model: deaott\ndmaot_checkpoint: /w/mine.pth\nsam: vit_tiny\nsam_checkpoint: /w/sam.pth\n")
+    assert required_checkpoints(parse("--preset", str(pinned))) == ["/w/mine.pth", "/w/sam.pth"]
+    assert required_checkpoints(parse("--preset", str(pinned), "--model", "deaott", "--sam", "vit_tiny")) == [
+        "/w/mine.pth", "/w/sam.pth"]  # the same model: same file
+    assert required_checkpoints(parse("--preset", str(pinned), "--model", "deaots", "--sam", "vit_b")) == [
+        "DeAOTS_PRE_YTB_DAV.pth", "sam_hq_vit_b.pth"]
+    explicit = parse("--preset", str(pinned), "--model", "deaots", "--dmaot-checkpoint", "/w/s.pth", "--sam", "vit_b",
+                     "--sam-checkpoint", "/w/b.pth")
+    assert required_checkpoints(explicit) == ["/w/s.pth", "/w/b.pth"]
+
+
+def test_bundled_presets_do_not_repeat_official_file_names():
+    """Official files are the model tables' facts; a bundled preset names its model only."""
+    for name in available_presets():
+        values = load_preset(name)
+        assert "dmaot_checkpoint" not in values and "sam_checkpoint" not in values, name
 
 
 def test_trackers_ini_entries_use_existing_presets():

@@ -183,8 +183,6 @@ def test_missing_checkpoint_is_reported_through_the_protocol(tmp_path, clip):
     try:
         with pytest.raises(trax.TraxException, match="DeAOTT_PRE_YTB_DAV.pth"):
             server.client.initialize(image(paths[0]), objects(masks[0][:1]), {})
-    except trax.TraxException as error:  # the server may quit during the handshake itself
-        assert "DeAOTT_PRE_YTB_DAV.pth" in str(error) or "DeAOTT_PRE_YTB_DAV.pth" in server.stderr()
     finally:
         server.close()
     assert server.proc.returncode == 1

@@ -43,10 +43,34 @@ def assert_same(a, b):
             np.testing.assert_array_equal(frame_a[key], frame_b[key])
 
 
+def test_tau_one_is_refinement_off(smoke_weights, caplog):
+    """tau >= 1 can accept nothing: HQ-SAM is not even loaded, and the log says so once."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="vots_tracker.session"):
+        tracker = Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights), tau=1.0))
+    assert tracker.refiner is None and tracker.new_session().refinement is None
+    notes = [r for r in caplog.records if "refinement off" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelno == logging.INFO
+
+
 @pytest.mark.slow
-def test_tau_one_equals_dmaot_alone(tracker):
+def test_tau_just_below_one_runs_the_gate_and_equals_dmaot_alone(tracker):
+    """tau 0.999 decodes and gates every object on every frame, and (random weights) rejects all."""
     clip = moving_blobs(frames=6)
-    assert_same(run(variant(tracker, tau=1.0), clip), run(variant(tracker, sam="none"), clip))
+    gated = variant(tracker, tau=0.999)
+    reports = []
+    outputs = []
+    with gated.new_session() as session:
+        assert session.refinement is not None
+        for t, (frame, masks) in enumerate(clip):
+            outputs.append(session.step(frame, masks if t == 0 else None))
+            reports.extend(session.reports.values())
+    assert len(reports) == 5 * len(clip[0][1])  # every object on every frame after the first
+    gated = [r for r in reports if r.proposal is not None]  # objects DMAOT still sees
+    assert len(gated) >= len(reports) // 2, reports
+    assert not any(r.accepted for r in reports) and all(r.iou <= 0.999 for r in gated)
+    assert_same(outputs, run(variant(tracker, sam="none"), clip))
 
 
 @pytest.mark.slow

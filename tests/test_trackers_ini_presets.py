@@ -7,14 +7,12 @@ name the same checkpoint files share one load (vit_h alone is 2.5 GB).
 
 from __future__ import annotations
 
-import pytest
-
 from vots_tracker.cli import build_parser
+from vots_tracker.components import required_checkpoints
 from vots_tracker.config import config_from_args
 from vots_tracker.session import Tracker
-from vots_tracker.weights import registry
-from vots_tracker.weights.cli import init_random
-from vots_tracker.workspace import read_root_trackers
+from vots_tracker.weights.random_init import init_random
+from vots_tracker.trackers_ini import read_root_trackers
 
 
 def _configs():
@@ -27,9 +25,7 @@ def _configs():
 
 
 def _files(config):
-    dmaot_file = config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model)
-    sam_file = (config.sam_checkpoint or registry.default_sam_checkpoint(config.sam)) if config.refine else None
-    return dmaot_file, sam_file
+    return tuple(required_checkpoints(config))
 
 
 def test_required_entries_present():
@@ -62,7 +58,7 @@ def _load_each(configs, by_files, tmp_path):
         config.device = "cpu"
         tracker = Tracker.from_config(config)
         assert tracker.dmaot_model.spec.name == config.model, names
-        assert (tracker.refiner is not None) == bool(files[1]), names
+        assert (tracker.refiner is not None) == (len(files) == 2), names
         if tracker.refiner is not None:
             assert tracker.refiner.size == config.sam
         del tracker

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import __version__
+from . import __version__, stop_signals
 from .config import ConfigError, add_tracker_arguments, config_from_args
 from .errors import UserError
 
@@ -71,11 +71,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.command != "serve":
         setup_logging(getattr(args, "log_level", None) or "INFO")
+        stop_signals.install()  # SIGTERM/SIGHUP clean up staged output like Ctrl-C
     try:
         return int(args.func(args) or 0)
     except (UserError, ConfigError) as error:
         print(f"vots-tracker: error: {error}", file=sys.stderr)
         return 2
+    except stop_signals.Stopped as stop:
+        print(f"vots-tracker: interrupted ({stop})", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         print("vots-tracker: interrupted", file=sys.stderr)
         return 130

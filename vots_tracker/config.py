@@ -10,7 +10,6 @@ position on the command line. ``serve`` and ``track`` share these flags, so
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,14 +17,17 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
+from .dmaot.specs import get_spec
+from .refine import sam_specs
 from .refine.gate import GATES
+from .refine.sam_specs import PROMPTS, PROPOSAL_MODES
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
-SAM_SIZES = ("none", "vit_tiny", "vit_b", "vit_l", "vit_h")
-PROMPTS = ("box", "box+mask", "box+points", "box-inclusive")
-PROPOSAL_MODES = ("all", "hq", "single", "1", "2", "3", "4")
+SAM_SIZES = ("none",) + sam_specs.SIZES
 AMP_MODES = ("none", "bf16", "fp16")
+# A checkpoint belongs to its model: a flag that changes the model drops the preset's checkpoint.
+CHECKPOINT_OF = {"model": "dmaot_checkpoint", "sam": "sam_checkpoint"}
 
 
 class ConfigError(ValueError):
@@ -52,7 +54,7 @@ class TrackerConfig:
 
     # --- refinement (HQ-SAM + IoU gate) ---
     sam: str = "vit_h"
-    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h."""
+    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h; or vanilla SAM (segment-anything): sam_vit_b, sam_vit_l, sam_vit_h."""
     sam_checkpoint: Optional[str] = None
     """HQ-SAM checkpoint: a path, or an official file name looked up in --weights-dir."""
     tau: float = 0.59
@@ -60,7 +62,7 @@ class TrackerConfig:
     gate: str = "exact"
     """Gate rule: exact (intersection / union), smoothed (the original runners' sum(m*p + 1e-6) / (union + 1e-6), which inflates small objects' IoU), off (the proposal replaces every present object's mask)."""
     proposals: str = "all"
-    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4."""
+    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4 (vanilla SAM: all = its 3 multimask masks, or K in 1..3)."""
     prompt: str = "box"
     """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points, box-inclusive (the original runners' box: first to last mask pixel index)."""
     decode_batch: int = 0
@@ -87,6 +89,10 @@ class TrackerConfig:
     """Logging level on stderr: DEBUG, INFO, WARNING, ERROR."""
 
     def validate(self) -> "TrackerConfig":
+        try:
+            self.model = get_spec(str(self.model)).name
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         if self.sam not in SAM_SIZES:
             raise ConfigError(f"sam must be one of {', '.join(SAM_SIZES)}, got {self.sam!r}")
         if self.prompt not in PROMPTS:
@@ -95,6 +101,9 @@ class TrackerConfig:
             raise ConfigError(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if str(self.proposals) not in PROPOSAL_MODES:
             raise ConfigError(f"proposals must be one of {', '.join(PROPOSAL_MODES)}, got {self.proposals!r}")
+        if sam_specs.is_vanilla(self.sam) and str(self.proposals) not in sam_specs.VANILLA_PROPOSAL_MODES:
+            raise ConfigError(f"proposals {self.proposals!r} need HQ-SAM; with vanilla SAM ({self.sam}) use one of "
+                              f"{', '.join(sam_specs.VANILLA_PROPOSAL_MODES)}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if not 0.0 <= float(self.tau) <= 1.0:
@@ -109,14 +118,22 @@ class TrackerConfig:
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
         self.proposals = str(self.proposals)
+        if self.sam == "none" and (self.cycle or self.redetect):
+            flags = [flag for flag, on in (("--cycle", self.cycle), ("--redetect", self.redetect)) if on]
+            raise ConfigError(f"{' and '.join(flags)} {'need' if len(flags) > 1 else 'needs'} HQ-SAM refinement, "
+                              f"but --sam is none: choose an HQ-SAM size")
         return self
 
     @property
     def refine(self) -> bool:
-        return self.sam != "none"
+        """Whether HQ-SAM runs: a size is chosen and something can use it.
 
-    def to_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        With tau >= 1 the exact gate accepts nothing (IoU > tau is impossible), so without
+        re-detection refinement is off: no HQ-SAM load, no embedding. The smoothed IoU can
+        exceed 1, and gate off ignores tau.
+        """
+        can_accept = float(self.tau) < 1.0 or self.gate != "exact"
+        return self.sam != "none" and (can_accept or self.redetect)
 
 
 FIELD_NAMES = {f.name for f in fields(TrackerConfig)}
@@ -154,7 +171,13 @@ def make_config(preset: Optional[str] = None, **overrides: Any) -> TrackerConfig
     unknown = sorted(set(overrides) - FIELD_NAMES)
     if unknown:
         raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for option, checkpoint in CHECKPOINT_OF.items():
+        # The preset's checkpoint is for the preset's model: another model means that model's
+        # official file, unless a checkpoint is given along with it.
+        if option in given and given[option] != values.get(option) and checkpoint not in given:
+            values.pop(checkpoint, None)
+    values.update(given)
     return TrackerConfig(**values).validate()
 
 

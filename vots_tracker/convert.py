@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+import re
 import shutil
 import sys
-import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import UserError
+from .staging import StagedDir, refuse_overlap, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,52 @@ def _regions(by_frame: Dict[int, Dict[int, np.ndarray]], length: int, annotated:
     return out
 
 
+def _sequence_files(relative: Path) -> bool:
+    """What :func:`write_sequence` writes into a sequence folder: what ``--force`` may replace there."""
+    parts = relative.parts
+    if len(parts) == 1:
+        return parts[0] in ("sequence", "color") or re.fullmatch(r"groundtruth(_\d+)?\.txt", parts[0]) is not None
+    return len(parts) == 2 and parts[0] == "color" and re.fullmatch(r"\d{8}\.jpg", parts[1]) is not None
+
+
+def _write_frames(color: Path, frame_files: List[Path]) -> Tuple[int, int]:
+    """JPEG frames copied byte for byte, others (and truncated JPEGs) re-encoded as JPEG (quality 95).
+
+    Returns the frames' (height, width).
+    """
+    import cv2
+
+    from .frame_source import check_file, decode_image, jpeg_is_truncated
+
+    first_shape = None
+    for i, src in enumerate(frame_files):
+        dst = color / f"{i + 1:08d}.jpg"
+        check_file(src, "image")
+        data = src.read_bytes()
+        image = decode_image(data, src)
+        if image is None:
+            raise UserError(f"cannot read image {src}")
+        shape = image.shape[:2]
+        if src.suffix.lower() in (".jpg", ".jpeg") and not jpeg_is_truncated(data):
+            dst.write_bytes(data)
+        elif not cv2.imwrite(str(dst), image, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise UserError(f"cannot write {dst}")
+        if first_shape is None:
+            first_shape = shape
+        elif shape != first_shape:
+            raise UserError(f"frame {src} is {shape[1]}x{shape[0]} but earlier frames are "
+                            f"{first_shape[1]}x{first_shape[0]}")
+    assert first_shape is not None
+    return first_shape
+
+
+def _object_ids(name: str, by_frame: Dict[int, Dict[int, np.ndarray]]) -> List[int]:
+    object_ids = sorted({oid for objs in by_frame.values() for oid, mask in objs.items() if mask.any()})
+    if not object_ids:
+        raise UserError(f"sequence {name}: no objects in the masks")
+    return object_ids
+
+
 def write_sequence(out_root: Path, name: str, frame_files: List[Path], by_frame: Dict[int, Dict[int, np.ndarray]],
                    annotated: Sequence[int], *, fps: int = 30, force: bool = False, sparse: bool = False,
                    extra_meta: Optional[Dict[str, str]] = None) -> Path:
@@ -72,55 +118,27 @@ def write_sequence(out_root: Path, name: str, frame_files: List[Path], by_frame:
     ``annotated``: frames with an annotation; with ``sparse`` an object is known on such a frame
     only if that frame's masks contain it (else every object is known there, empty if absent).
     """
-    import cv2
     from vot.region.io import write_trajectory
     from vot.utilities import write_properties
 
-    from .io_utils import StagedDir, fit_mask, read_rgb
+    from .mask_files import fit_mask
 
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise UserError(f"invalid sequence name {name!r}")
     final = out_root / name
-    stage = StagedDir(final, force=force, what="sequence folder")
+    stage = StagedDir(final, force=force, what="sequence folder", ours=_sequence_files)
     if final.exists() and not force:
         raise UserError(f"sequence folder {final} exists (use --force to replace it)")
-    object_ids: List[int] = []
-    for frame in sorted(by_frame):
-        for oid, mask in by_frame[frame].items():
-            if oid not in object_ids and mask.any():
-                object_ids.append(oid)
-    if not object_ids:
-        raise UserError(f"sequence {name}: no objects in the masks")
-    object_ids.sort()
-    first_shape = None
+    object_ids = _object_ids(name, by_frame)
     with stage as tmp:
-        color = tmp / "color"
-        color.mkdir()
-        for i, src in enumerate(frame_files):
-            dst = color / f"{i + 1:08d}.jpg"
-            if src.suffix.lower() in (".jpg", ".jpeg"):
-                image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
-                if image is None:
-                    raise UserError(f"cannot read image {src}")
-                shape = image.shape[:2]
-                shutil.copyfile(src, dst)
-            else:
-                rgb = read_rgb(src)
-                shape = rgb.shape[:2]
-                if not cv2.imwrite(str(dst), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]):
-                    raise UserError(f"cannot write {dst}")
-            if first_shape is None:
-                first_shape = shape
-            elif shape != first_shape:
-                raise UserError(f"frame {src} is {shape[1]}x{shape[0]} but earlier frames are "
-                                f"{first_shape[1]}x{first_shape[0]}")
-        assert first_shape is not None
+        (tmp / "color").mkdir()
+        height, width = _write_frames(tmp / "color", frame_files)
         fitted = {
-            frame: {oid: fit_mask(m, first_shape, f"{name}: mask of object {oid} on frame {frame}") for oid, m in objs.items()}
+            frame: {oid: fit_mask(m, (height, width), f"{name}: mask of object {oid} on frame {frame}")
+                    for oid, m in objs.items()}
             for frame, objs in by_frame.items()
         }
-        regions = _regions(fitted, len(frame_files), annotated, object_ids, sparse)
-        for oid, trajectory in regions.items():
+        for oid, trajectory in _regions(fitted, len(frame_files), annotated, object_ids, sparse).items():
             write_trajectory(str(tmp / f"groundtruth_{oid}.txt"), trajectory)
         meta = {
             "name": name,
@@ -128,8 +146,8 @@ def write_sequence(out_root: Path, name: str, frame_files: List[Path], by_frame:
             "format": "default",
             "channel.default": "color",
             "channels.color": "color/%08d.jpg",
-            "width": str(first_shape[1]),
-            "height": str(first_shape[0]),
+            "width": str(width),
+            "height": str(height),
             "length": str(len(frame_files)),
         }
         meta.update(extra_meta or {})
@@ -146,10 +164,7 @@ def update_list(out_root: Path, names: Sequence[str]) -> Path:
     for name in names:
         if name not in existing:
             existing.append(name)
-    tmp = out_root / f".list.txt.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    tmp.write_text("\n".join(existing) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, "\n".join(existing) + "\n")
 
 
 def _prepare_out(out: Path) -> bool:
@@ -169,7 +184,8 @@ def _prepare_out(out: Path) -> bool:
 
 
 def _davis_sequence(root: Path, resolution: str, seq: str):
-    from .io_utils import labels_to_objects, list_images, read_label_png
+    from .frame_source import list_images
+    from .mask_files import labels_to_objects, read_label_png
 
     frames = list_images(root / "JPEGImages" / resolution / seq, what=f"DAVIS frames of {seq}")
     ann_dir = root / "Annotations" / resolution / seq
@@ -203,6 +219,7 @@ def run_davis(args: argparse.Namespace) -> int:
     if not sequences:
         raise UserError(f"no sequences in {root / 'Annotations' / res}")
     out = Path(args.out)
+    refuse_overlap(out, {"ROOT": root})
     for seq in sequences:  # refuse before writing anything
         if (out / seq).exists() and not args.force:
             raise UserError(f"sequence folder {out / seq} exists (use --force to replace it)")
@@ -238,7 +255,8 @@ def _default_name(frames: Path) -> str:
 
 
 def run_frames(args: argparse.Namespace) -> int:
-    from .io_utils import list_images, load_masks
+    from .frame_source import list_images
+    from .mask_files import load_masks
 
     frames_dir = Path(args.frames)
     frames = list_images(frames_dir)
@@ -257,6 +275,7 @@ def run_frames(args: argparse.Namespace) -> int:
                     "mask contains it, unknown elsewhere", len(spec.by_frame), len(frames))
     by_frame = spec.by_frame
     out = Path(args.out)
+    refuse_overlap(out, {"FRAMES": frames_dir, "MASKS": args.masks})
     if (out / name).exists() and not args.force:
         raise UserError(f"sequence folder {out / name} exists (use --force to replace it)")
     created = _prepare_out(out)

@@ -13,15 +13,20 @@ import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from . import toolkit
 from . import workspace as wsmod
+from .data_files import ROOT_TRACKERS_INI
+from .synthetic_sequences import check_synthetic_args
+from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
+from .components import required_checkpoints
 from .errors import UserError
+from .weights.download import ensure_checkpoints
 
 logger = logging.getLogger(__name__)
 
-SMOKE_TRACKERS = tuple(wsmod.SMOKE_TRACKERS)
+SMOKE_TRACKERS = tuple(SMOKE_ENTRIES)
 DEFAULT_SMOKE_WORKSPACE = "smoke-workspace"
 DEFAULT_WORKSPACE = "workspace"
 DEFAULT_TRACKER = "hqsam_gate"
@@ -50,98 +55,107 @@ def run_smoke(
     """The whole toolkit cycle offline; returns the exit code (0 only if everything checked out)."""
     if sequences < 1:  # the smoke job's name for --synthetic
         raise UserError(f"--sequences must be >= 1, got {sequences}")
-    wsmod.check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
+    check_synthetic_args(sequences, frames, size, objects)  # before the workspace is touched
     ws = Path(workspace).expanduser().resolve()
-    failures: List[str] = []
     started = time.monotonic()
+    _prepare_smoke_workspace(ws, keep, sequences, frames, size, objects)
+    _out(f"workspace: {ws}")
+    toolkit.set_numba_cache(ws)
+    steps = SmokeSteps(ws, echo)
+    evaluated = [tracker for tracker in trackers if steps.test_and_evaluate(tracker, skip_test)]
+    if evaluated:
+        steps.analyse(evaluated)
+    elapsed = time.monotonic() - started
+    if steps.failures:
+        for failure in steps.failures:
+            logger.error("%s", failure)
+        _out(f"smoke: FAILED ({len(steps.failures)} step(s), {elapsed:.0f} s); logs under {ws / toolkit.LOG_DIR}")
+        return 1
+    _out(f"smoke: OK ({elapsed:.0f} s)")
+    return 0
 
+
+def _prepare_smoke_workspace(ws: Path, keep: bool, sequences: int, frames: int, size: Tuple[int, int],
+                             objects: int) -> None:
     if keep and (ws / "config.yaml").is_file():
         logger.info("--keep: reusing %s (existing results are kept; vot evaluate skips them)", ws)
         if not wsmod.sequences_present(ws):
             raise UserError(f"{ws} has no sequences/list.txt; run without --keep to recreate it")
-    else:
-        _refuse_foreign_workspace(ws)
-        wsmod.init_workspace(ws, synthetic=sequences, frames=frames, size=size, objects=objects, force=True)
-    _out(f"workspace: {ws}")
-    toolkit.set_numba_cache(ws)
-    first_sequence = ws / "sequences" / _first_sequence(ws)
+        return
+    _refuse_foreign_workspace(ws)
+    wsmod.init_workspace(ws, synthetic=sequences, frames=frames, size=size, objects=objects, force=True)
 
-    evaluated: List[str] = []
-    for tracker in trackers:
-        if not skip_test:
-            try:
-                run = toolkit.run_vot(
-                    ["--registry", str(ws), "test", tracker, "--sequence", str(first_sequence)],
-                    ws, f"test-{tracker}", offline=True, echo=echo,
-                )
-                if "Test concluded successfuly" not in run.log.read_text(encoding="utf-8", errors="replace"):
-                    raise toolkit.ToolkitError(
-                        f"`{run.command}` did not conclude: {_summary(run.log)}; log: {run.log}"
-                    )
-                _out(f"test {tracker}: ok ({run.seconds:.0f} s)")
-            except UserError as exc:
-                failures.append(f"vot test {tracker}: {exc}")
-                _out(f"test {tracker}: FAILED")
-                continue
+
+class SmokeSteps:
+    """The smoke job's toolkit steps; a failed step is recorded and printed as FAILED, the others go on."""
+
+    def __init__(self, ws: Path, echo: bool):
+        self.ws = ws
+        self.echo = echo
+        self.failures: List[str] = []
+
+    def attempt(self, label: str, failed_line: str, step: Callable[[], None]) -> bool:
+        """Run one step; on a UserError record ``label: reason`` and print ``failed_line``."""
         try:
-            run = toolkit.run_vot(
-                ["evaluate", "--workspace", str(ws), tracker], ws, f"evaluate-{tracker}", offline=True, echo=echo
-            )
-            problems = toolkit.check_results(ws, tracker)
-            if problems:
-                raise toolkit.ToolkitError(
-                    f"{len(problems)} missing/bad result(s) ({_summary(run.log)}; log: {run.log}):\n"
-                    + "\n".join(f"    {p}" for p in problems)
-                )
-            _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
-            evaluated.append(tracker)
+            step()
+            return True
         except UserError as exc:
-            failures.append(f"vot evaluate {tracker}: {exc}")
-            _out(f"evaluate {tracker}: FAILED")
+            self.failures.append(f"{label}: {exc}")
+            _out(failed_line)
+            return False
 
-    if evaluated:
+    def vot(self, args: List[str], log_name: str) -> "toolkit.VotRun":
+        return toolkit.run_vot(args, self.ws, log_name, offline=True, echo=self.echo)
+
+    def test_and_evaluate(self, tracker: str, skip_test: bool) -> bool:
+        """``vot test`` (unless skipped) then ``vot evaluate`` and the completeness check; True if both passed."""
+        if not skip_test and not self.attempt(f"vot test {tracker}", f"test {tracker}: FAILED",
+                                              lambda: self._test(tracker)):
+            return False
+        return self.attempt(f"vot evaluate {tracker}", f"evaluate {tracker}: FAILED", lambda: self._evaluate(tracker))
+
+    def _test(self, tracker: str) -> None:
+        first_sequence = self.ws / "sequences" / _first_sequence(self.ws)
+        run = self.vot(["--registry", str(self.ws), "test", tracker, "--sequence", str(first_sequence)],
+                       f"test-{tracker}")
+        if "Test concluded successfuly" not in run.log.read_text(encoding="utf-8", errors="replace"):
+            raise toolkit.ToolkitError(f"`{run.command}` did not conclude: {_summary(run.log)}; log: {run.log}")
+        _out(f"test {tracker}: ok ({run.seconds:.0f} s)")
+
+    def _evaluate(self, tracker: str) -> None:
+        run = self.vot(["evaluate", "--workspace", str(self.ws), tracker], f"evaluate-{tracker}")
+        problems = toolkit.check_results(self.ws, tracker)
+        if problems:
+            raise toolkit.ToolkitError(
+                f"{len(problems)} missing/bad result(s) ({_summary(run.log)}; log: {run.log}):\n"
+                + "\n".join(f"    {p}" for p in problems)
+            )
+        _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
+
+    def analyse(self, evaluated: List[str]) -> None:
+        """``vot analysis`` (prints Q), ``vot report`` and ``vot pack`` for the evaluated trackers."""
         name = "smoke-" + datetime.now().strftime("%Y%m%d-%H%M%S")
-        toolkit.clear_cache(ws)  # results may have been re-run under the same names
-        try:
-            toolkit.run_vot(
-                ["analysis", "--workspace", str(ws), "--format", "json", "--name", name, *evaluated],
-                ws, "analysis", offline=True, echo=echo,
-            )
-            path = toolkit.analysis_json(ws, name)
-            _out(f"analysis: {path}")
-            for tracker in evaluated:
-                q = toolkit.read_quality(path, tracker)
-                _out(f"Q {tracker}: {q:.4f}")
-        except UserError as exc:
-            failures.append(f"vot analysis: {exc}")
-            _out("analysis: FAILED")
-        try:
-            toolkit.run_vot(
-                ["report", "--workspace", str(ws), "--format", "html", "--name", name, *evaluated],
-                ws, "report", offline=True, echo=echo,
-            )
-            report = ws / "reports" / name / "report.html"
-            if not report.is_file():
-                raise toolkit.ToolkitError(f"vot report wrote no {report}")
-            _out(f"report: {report}")
-        except UserError as exc:
-            failures.append(f"vot report: {exc}")
-            _out("report: FAILED")
+        toolkit.clear_cache(self.ws)  # results may have been re-run under the same names
+        self.attempt("vot analysis", "analysis: FAILED", lambda: self._analysis(name, evaluated))
+        self.attempt("vot report", "report: FAILED", lambda: self._report(name, evaluated))
         for tracker in evaluated:
-            try:
-                _out(f"pack {tracker}: {pack(ws, tracker, offline=True, echo=echo)}")
-            except UserError as exc:
-                failures.append(f"vot pack {tracker}: {exc}")
-                _out(f"pack {tracker}: FAILED")
+            self.attempt(f"vot pack {tracker}", f"pack {tracker}: FAILED",
+                         lambda tracker=tracker: _out(f"pack {tracker}: {pack(self.ws, tracker, offline=True, echo=self.echo)}"))
 
-    elapsed = time.monotonic() - started
-    if failures:
-        for failure in failures:
-            logger.error("%s", failure)
-        _out(f"smoke: FAILED ({len(failures)} step(s), {elapsed:.0f} s); logs under {ws / toolkit.LOG_DIR}")
-        return 1
-    _out(f"smoke: OK ({elapsed:.0f} s)")
-    return 0
+    def _analysis(self, name: str, evaluated: List[str]) -> None:
+        self.vot(["analysis", "--workspace", str(self.ws), "--format", "json", "--name", name, *evaluated],
+                 "analysis")
+        path = toolkit.analysis_json(self.ws, name)
+        _out(f"analysis: {path}")
+        for tracker in evaluated:
+            _out(f"Q {tracker}: {toolkit.read_quality(path, tracker):.4f}")
+
+    def _report(self, name: str, evaluated: List[str]) -> None:
+        self.vot(["report", "--workspace", str(self.ws), "--format", "html", "--name", name, *evaluated], "report")
+        report = self.ws / "reports" / name / "report.html"
+        if not report.is_file():
+            raise toolkit.ToolkitError(f"vot report wrote no {report}")
+        _out(f"report: {report}")
 
 
 def _refuse_foreign_workspace(ws: Path) -> None:
@@ -189,11 +203,11 @@ def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> P
 # --------------------------------------------------------------------------------------
 
 
-def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
+def tracker_config(tracker: str, root_trackers: Path = ROOT_TRACKERS_INI):
     """The TrackerConfig a trackers.ini entry runs (its preset plus the flags on its command)."""
     from .config import add_tracker_arguments, config_from_args
 
-    entries = {e.name: e for e in wsmod.read_root_trackers(root_trackers)}
+    entries = {e.name: e for e in read_root_trackers(root_trackers)}
     if tracker not in entries:
         raise UserError(f"unknown tracker {tracker!r}; trackers.ini defines: {', '.join(entries)}")
     args = list(entries[tracker].args)
@@ -206,48 +220,6 @@ def tracker_config(tracker: str, root_trackers: Path = wsmod.ROOT_TRACKERS_INI):
     except SystemExit:  # argparse already printed what is wrong
         raise UserError(f"trackers.ini [{tracker}]: invalid serve arguments {' '.join(args[1:])}") from None
     return config_from_args(namespace)
-
-
-def required_checkpoints(config) -> List[str]:
-    """Checkpoint names (or paths) the config loads: DMAOT's, and HQ-SAM's when it refines."""
-    from .weights.registry import default_dmaot_checkpoint, default_sam_checkpoint
-
-    names = [config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)]
-    if config.refine:
-        names.append(config.sam_checkpoint or default_sam_checkpoint(config.sam))
-    return names
-
-
-def ensure_checkpoints(names: Sequence[str], weights_dir: Path, mirror: Optional[str] = None) -> List[Path]:
-    """Download (if missing or RANDOM) and verify official checkpoints; stop at the first failure.
-
-    A failed download raises the weights module's error, one line naming the file, its
-    URL and where to put it by hand.
-    """
-    from .weights import registry
-    from .weights.download import download, mirror_urls
-
-    mirror = mirror if mirror is not None else os.environ.get("VOTS_TRACKER_WEIGHTS_MIRROR")
-    paths = []
-    for name in names:
-        given = Path(name).expanduser()
-        if given.is_file():  # an explicit path in the preset: use as is
-            if registry.is_random(given):
-                raise UserError(f"checkpoint {given} holds RANDOM weights (init-random); the evaluation needs real ones")
-            paths.append(given.resolve())
-            continue
-        entry = registry.get_entry(name)
-        path = weights_dir / entry.filename
-        if path.is_file() and not registry.is_random(path):
-            registry.verify_file(path, entry)
-            logger.info("checkpoint %s present and verified", path)
-        else:
-            if path.is_file():
-                logger.warning("%s holds RANDOM weights; downloading the official file over it", path)
-            logger.info("downloading %s from %s into %s", entry.filename, entry.url, weights_dir)
-            path = download(entry, weights_dir, urls=mirror_urls(entry, mirror) if mirror else None)
-        paths.append(path)
-    return paths
 
 
 def run_evaluate(

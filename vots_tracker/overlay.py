@@ -9,7 +9,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .errors import UserError
-from .io_utils import PALETTE
+from .palette import PALETTE
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ProtocolError(Exception):
@@ -26,9 +26,10 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     """Load the colour image of a request as HxWx3 uint8 RGB."""
     import os
 
+    import cv2
     import trax
 
-    from .io_utils import decode_rgb
+    from .frame_source import decode_image
 
     image = images.get(trax.ImageChannel.COLOR) if images else None
     if image is None:
@@ -36,12 +37,15 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     if image.type() != trax.Image.PATH:
         raise ProtocolError(f"expected an image path, got image type {image.type()}")
     path = image.path()
+    if os.path.isdir(path):
+        raise ProtocolError(f"frame path is a folder, not a file: {path}")
     if not os.path.isfile(path):
         raise ProtocolError(f"frame file not found: {path}")
-    frame = decode_rgb(path)  # as the original VOTS runners read frames
+    with open(path, "rb") as handle:
+        frame = decode_image(handle.read(), path)
     if frame is None:
         raise ProtocolError(f"cannot decode frame image: {path}")
-    return frame, path
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), path
 
 
 def region_to_mask(region, frame_shape: Sequence[int], index: int) -> np.ndarray:
@@ -109,7 +113,7 @@ class TraxLoop:
         if not objects:
             raise ProtocolError("INITIALIZE request carries no objects")
         masks = self.session.step(frame, self._new_objects(objects, frame.shape))
-        log.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
+        logger.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
         return self._reply(masks)
 
     def frame(self, images, objects) -> List:
@@ -118,7 +122,7 @@ class TraxLoop:
         frame, _path = read_frame(images)
         new = self._new_objects(objects, frame.shape)
         if new:
-            log.info("frame %d: %d new object(s)", self.frames + 1, len(new))
+            logger.info("frame %d: %d new object(s)", self.frames + 1, len(new))
         masks = self.session.step(frame, new)
         self.frames += 1
         return self._reply(masks)
@@ -147,7 +151,7 @@ def serve(config) -> int:
         try:
             tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
         except Exception as error:  # reported through the protocol below, so the toolkit shows it
-            log.exception("could not load the tracker")
+            logger.exception("could not load the tracker")
             load_error = f"vots-tracker could not start: {error}"
 
         server = trax.Server([trax.Region.MASK], [trax.Image.PATH], multiobject=True,
@@ -160,7 +164,7 @@ def serve(config) -> int:
             while True:
                 request = server.wait()
                 if request.type == trax.TraxStatus.QUIT:
-                    log.info("client quit after %d frame(s)", loop.frames)
+                    logger.info("client quit after %d frame(s)", loop.frames)
                     break
                 if request.type == trax.TraxStatus.INITIALIZE:
                     reply = loop.initialize(request.image, request.objects)
@@ -170,12 +174,12 @@ def serve(config) -> int:
                     raise ProtocolError(f"unexpected request type {request.type}")
                 server.status(reply)
         except Exception as error:
-            log.exception("tracking failed")
+            logger.exception("tracking failed")
             reason = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
             try:
                 server.quit(reason=reason)
             except Exception:  # the client may already be gone; the log above has the cause
-                log.warning("could not send the quit message")
+                logger.warning("could not send the quit message")
             return 1
         finally:
             loop.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -30,7 +30,7 @@ import numpy as np
 from .config import TrackerConfig
 from .errors import UserError
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(name: str):
@@ -82,11 +82,14 @@ class FrameTiming:
 class Tracker:
     """Loaded models for one configuration; stateless between sequences."""
 
-    def __init__(self, config: TrackerConfig, dmaot_model, refiner=None, device=None):
+    def __init__(self, config: TrackerConfig, dmaot_model, refiner=None, device=None, options=None):
+        from .components import component_options
+
         self.config = config
         self.dmaot_model = dmaot_model
         self.refiner = refiner
         self.device = device
+        self.options = options or component_options(config)
 
     @classmethod
     def from_config(cls, config: TrackerConfig) -> "Tracker":
@@ -94,59 +97,35 @@ class Tracker:
         import torch
 
         from . import dmaot
+        from .components import component_options, dmaot_checkpoint, sam_checkpoint
         from .weights import registry
 
         config.validate()
         if config.threads:
             torch.set_num_threads(int(config.threads))
         device = resolve_device(config.device)
-        weights_dir = config.weights_dir
-        if config.model not in dmaot.MODEL_NAMES:
-            raise UserError(f"unknown DMAOT model {config.model!r} (known: {', '.join(dmaot.MODEL_NAMES)})")
-        dmaot_file = config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model)
-        dmaot_path = registry.resolve_checkpoint(dmaot_file, weights_dir)
+        options = component_options(config)
+        dmaot_path = registry.resolve_checkpoint(dmaot_checkpoint(config), config.weights_dir)
         started = time.perf_counter()
         model = dmaot.build_model(config.model)
         dmaot.load_checkpoint(model, dmaot_path, device)
-        log.info("DMAOT %s loaded from %s in %.1f s on %s", config.model, dmaot_path, time.perf_counter() - started, device)
+        logger.info("DMAOT %s loaded from %s in %.1f s on %s", config.model, dmaot_path, time.perf_counter() - started, device)
 
         refiner = None
-        if config.refine:
+        if options.refiner is not None:
             from .refine.hqsam import HQSamRefiner
 
-            sam_file = config.sam_checkpoint or registry.default_sam_checkpoint(config.sam)
-            sam_path = registry.resolve_checkpoint(sam_file, weights_dir)
+            sam_path = registry.resolve_checkpoint(sam_checkpoint(config), config.weights_dir)
             started = time.perf_counter()
-            refiner = HQSamRefiner(
-                config.sam,
-                sam_path,
-                device,
-                prompt=config.prompt,
-                proposals=_proposal_mode(config.proposals),
-                amp=None if config.amp == "none" else config.amp,
-                decode_batch=int(config.decode_batch),
-            )
-            log.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
-        return cls(config, model, refiner, device)
+            refiner = HQSamRefiner(checkpoint=sam_path, device=device, **options.refiner)
+            logger.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
+        elif config.sam != "none":
+            logger.info("refinement off: --tau %s >= 1 accepts no HQ-SAM mask and --redetect is off, "
+                     "so HQ-SAM %s is not loaded", config.tau, config.sam)
+        return cls(config, model, refiner, device, options)
 
     def new_session(self) -> "TrackingSession":
         return TrackingSession(self)
-
-
-def _proposal_mode(value: str):
-    return int(value) if str(value).isdigit() else str(value)
-
-
-def engine_config(config: TrackerConfig):
-    from .dmaot import EngineConfig
-
-    return EngineConfig(
-        long_max=config.long_max,
-        long_gap=config.long_gap,
-        short_gap=config.short_gap,
-        max_edge=config.max_edge or None,
-        amp=None if config.amp == "none" else config.amp,
-    )
 
 
 class TrackingSession:
@@ -157,23 +136,15 @@ class TrackingSession:
 
         self.tracker = tracker
         self.config = tracker.config
-        self.propagator = Propagator(tracker.dmaot_model, engine_config(self.config), tracker.device)
+        self.propagator = Propagator(tracker.dmaot_model, tracker.options.engine, tracker.device)
         self.refinement = None
-        if tracker.refiner is not None:
-            from .refine.stage import RefineOptions, RefinementSession
+        if tracker.refiner is not None and tracker.options.refine is not None:
+            from .refine.stage import RefinementSession
 
-            options = RefineOptions(
-                tau=float(self.config.tau),
-                gate=self.config.gate,
-                prompt=self.config.prompt,
-                proposals=_proposal_mode(self.config.proposals),
-                resolve_overlaps=self.config.resolve_overlaps,
-                redetect=self.config.redetect,
-            )
-            self.refinement = RefinementSession(tracker.refiner, options)
+            self.refinement = RefinementSession(tracker.refiner, tracker.options.refine)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
-        if tracker.refiner is not None and self.config.parallel_embedding:
+        if self.refinement is not None and self.config.parallel_embedding:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hqsam-embed")
             device = tracker.refiner.device
             if device.type == "cuda":
@@ -182,7 +153,6 @@ class TrackingSession:
                 self._stream = torch.cuda.Stream(device=device)
         self.object_ids: List[int] = []
         self.frame_index = -1
-        self.frame_shape = None
         self.reports: Dict[int, object] = {}
         self.timing = FrameTiming()
 
@@ -207,7 +177,6 @@ class TrackingSession:
             if self.frame_index == 0:
                 if not new_objects:
                     raise ValueError("the first frame must bring at least one object")
-                self.frame_shape = frame.shape
                 self.propagator.add_objects(new_objects, frame=frame)
                 self.object_ids.extend(new_objects)
                 result = {object_id: new_objects[object_id] for object_id in self.object_ids}
@@ -217,7 +186,7 @@ class TrackingSession:
 
         timing.total = time.perf_counter() - started
         self.timing = timing
-        log.debug(
+        logger.debug(
             "frame %d: %d objects, %.3f s (propagate %.3f, embed wait %.3f, refine %.3f, memory %.3f)",
             self.frame_index, len(self.object_ids), timing.total, timing.propagate,
             timing.embed_wait, timing.refine, timing.memory,

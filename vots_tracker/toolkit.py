@@ -148,21 +148,14 @@ def run_vot(
             errors="replace",
         )
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                log.write(line)
-                lines.append(line)
-                if len(lines) > 400:
-                    del lines[:200]
-                if echo:
-                    sys.stderr.write(line)
-                if timeout is not None and time.monotonic() - start > timeout:
-                    proc.kill()
-                    break
-            proc.wait(timeout=None if timeout is None else max(1.0, timeout - (time.monotonic() - start)))
+            _copy_output(proc, log, lines, echo, start, timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP (stop_signals): do not leave the toolkit running
+            proc.kill()
+            proc.wait()
+            raise
     seconds = time.monotonic() - start
     tail = "".join(lines[-40:])
     run = VotRun(list(args), proc.returncode, log_path, seconds, tail)
@@ -172,6 +165,22 @@ def run_vot(
         raise ToolkitError(f"`{run.command}` exited {proc.returncode}; log: {log_path}\n{_indent(tail)}")
     logger.info("finished: vot %s (%.1f s)", " ".join(args), seconds)
     return run
+
+
+def _copy_output(proc, log, lines: List[str], echo: bool, start: float, timeout: Optional[float]) -> None:
+    """Copy the process's output to the log (and stderr with ``echo``), keeping a tail in ``lines``."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
+        lines.append(line)
+        if len(lines) > 400:
+            del lines[:200]
+        if echo:
+            sys.stderr.write(line)
+        if timeout is not None and time.monotonic() - start > timeout:
+            proc.kill()
+            break
+    proc.wait(timeout=None if timeout is None else max(1.0, timeout - (time.monotonic() - start)))
 
 
 def _indent(text: str) -> str:

@@ -10,14 +10,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from .errors import UserError
+from .frame_source import FrameSource
+from .mask_files import MaskSpec, fit_mask, load_masks
+from .palette import write_palette_png
+from .staging import StagedDir, refuse_output_file, refuse_overlap, staged_file
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +59,8 @@ def register(subparsers) -> None:
     parser.add_argument("--overlay-frames", action="store_true", help="also write OUT/overlay/<stem>.png overlays")
     parser.add_argument("--fps", type=float, default=None,
                         help=f"overlay video frame rate [default: the input video's, else {DEFAULT_FPS:g}]")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty OUT folder / existing video")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an earlier output in OUT / an existing video (OUT must hold nothing else)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_tracker_arguments(parser)
     parser.set_defaults(func=run)
@@ -66,126 +73,207 @@ def _labels(masks: Dict[int, np.ndarray], shape) -> np.ndarray:
     return labels
 
 
+@dataclass
+class TrackJob:
+    """Everything ``track`` reads and writes, checked before the models load (slow)."""
+
+    source: FrameSource
+    spec: MaskSpec
+    out: Path
+    video_path: Optional[Path]
+    overlay_frames: bool
+    stage: StagedDir
+
+
+def _output_names(source: FrameSource, out: Path, video_path: Optional[Path]) -> Callable[[Path], bool]:
+    """What ``track`` writes into OUT (relative paths): what ``--force`` may replace there."""
+    stems = set(source.stems)
+    video = video_path.resolve().relative_to(out.resolve()) if video_path and _is_inside(video_path, out) else None
+
+    def is_mask(name: str) -> bool:  # a video of unknown length has frame stems 00000, 00001, ...
+        stem, suffix = os.path.splitext(name)
+        return suffix == ".png" and (stem in stems or (source.count is None and re.fullmatch(r"\d{5}", stem)))
+
+    def ours(relative: Path) -> bool:
+        parts = relative.parts
+        if video is not None and (relative == video or relative in video.parents):
+            return True
+        if len(parts) == 1:
+            return parts[0] == "overlay" or is_mask(parts[0])
+        return len(parts) == 2 and parts[0] == "overlay" and is_mask(parts[1])
+
+    return ours
+
+
+def _check_overlay_video(video_path: Optional[Path], force: bool, inputs: Dict[str, Optional[str]]) -> None:
+    if video_path is None:
+        return
+    if video_path.suffix.lower() != ".mp4":
+        raise UserError(f"--overlay-video must name an .mp4 file, got {video_path}")
+    refuse_output_file(video_path, inputs, "--overlay-video")
+    if video_path.exists() and not force:
+        raise UserError(f"overlay video {video_path} exists (use --force to replace it)")
+    if video_path.is_dir():
+        raise UserError(f"overlay video path {video_path} is a folder")
+
+
+def check_job(args: argparse.Namespace) -> TrackJob:
+    """Read the frames and masks, and refuse outputs that would touch an input or an unrelated file."""
+    source = FrameSource(frames=Path(args.frames) if args.frames else None,
+                         video=Path(args.video) if args.video else None)
+    spec = load_masks(Path(args.masks), source.stems, layout=args.masks_layout)
+    out = Path(args.out)
+    inputs = {"--frames": args.frames, "--masks": args.masks, "--video": args.video}
+    refuse_overlap(out, inputs, "--out")
+    video_path = Path(args.overlay_video) if args.overlay_video else None
+    _check_overlay_video(video_path, args.force, inputs)
+    if source.count is not None:
+        late = [f for f in spec.by_frame if f >= source.count]
+        if late:
+            raise UserError(f"masks name frame {late[0]} but the input has {source.count} frames")
+    stage = StagedDir(out, force=args.force, ours=_output_names(source, out, video_path))
+    stage.check()
+    return TrackJob(source, spec, out, video_path, args.overlay_frames, stage)
+
+
+class OutputWriter:
+    """Writes one frame's palette PNG, overlay PNG and overlay-video frame into the staged folder."""
+
+    def __init__(self, tmp: Path, job: TrackJob, fps: float):
+        self.tmp = tmp
+        self.job = job
+        self.fps = fps
+        self.video = None
+        self.tmp_video = tmp / ".overlay-video.mp4"
+        self.overlay_dir = tmp / "overlay"
+        if job.overlay_frames:
+            self.overlay_dir.mkdir()
+        self.written = 0
+
+    def write(self, stem: str, frame: np.ndarray, masks: Dict[int, np.ndarray]) -> None:
+        write_palette_png(self.tmp / f"{stem}.png", _labels(masks, frame.shape))
+        if self.job.overlay_frames or self.job.video_path is not None:
+            self._write_overlay(stem, frame, masks)
+        self.written += 1
+
+    def _write_overlay(self, stem: str, frame: np.ndarray, masks: Dict[int, np.ndarray]) -> None:
+        import cv2
+
+        from .overlay import VideoWriter, draw_overlay
+
+        overlay = draw_overlay(frame, masks)
+        if self.job.overlay_frames and not cv2.imwrite(str(self.overlay_dir / f"{stem}.png"), overlay):
+            raise UserError(f"cannot write overlay {self.overlay_dir / (stem + '.png')}")
+        if self.job.video_path is not None:
+            if self.video is None:
+                self.video = VideoWriter(self.tmp_video, self.fps, (frame.shape[1], frame.shape[0]))
+            self.video.write(overlay)
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.close(verify=False)
+
+    def place_video(self) -> None:
+        """Check the overlay video and move it to ``--overlay-video`` (into the staged folder if inside OUT)."""
+        if self.video is None:
+            return
+        from .overlay import check_video
+
+        check_video(self.tmp_video, self.video.frames, self.video.size)
+        video_path, out = self.job.video_path, self.job.out
+        if _is_inside(video_path, out):
+            target = self.tmp / video_path.resolve().relative_to(out.resolve())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp_video, target)
+            return
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        with staged_file(video_path) as tmp:  # may cross file systems: never a half-copied video
+            shutil.move(str(self.tmp_video), str(tmp))
+
+
+class ObjectArrivals:
+    """The objects each frame adds: masks of ids not tracked yet, fitted to the frame."""
+
+    def __init__(self, spec: MaskSpec):
+        self.spec = spec
+        self.known: List[int] = []
+
+    def new_objects(self, index: int, stem: str, frame_shape) -> Dict[int, np.ndarray]:
+        new: Dict[int, np.ndarray] = {}
+        for oid, mask in self.spec.by_frame.get(index, {}).items():
+            if oid in self.known:
+                logger.debug("frame %s: object %d is already tracked; its mask here is ignored", stem, oid)
+                continue
+            where = f"mask {self.spec.sources.get(index, '')} (frame {stem})"
+            mask = fit_mask(mask, frame_shape, where)
+            if not mask.any():
+                logger.warning("%s: object %d is empty after resizing; ignored", where, oid)
+                continue
+            new[oid] = mask
+        if new:
+            logger.info("frame %s: new object(s) %s", stem, ", ".join(map(str, new)))
+            self.known.extend(new)
+        return new
+
+
+def _check_frame_size(stem: str, frame: np.ndarray, first_shape) -> None:
+    if frame.shape != first_shape:
+        raise UserError(
+            f"frame {stem} is {frame.shape[1]}x{frame.shape[0]} but earlier frames are "
+            f"{first_shape[1]}x{first_shape[0]}; all frames must have the same size"
+        )
+
+
+def track_frames(session, job: TrackJob, writer: OutputWriter, progress) -> ObjectArrivals:
+    """Run the session over every frame, writing each frame's output; returns who arrived."""
+    arrivals = ObjectArrivals(job.spec)
+    first_shape = None
+    for index, stem, frame in job.source:
+        first_shape = first_shape or frame.shape
+        _check_frame_size(stem, frame, first_shape)
+        new = arrivals.new_objects(index, stem, frame.shape)
+        masks: Dict[int, np.ndarray] = {}  # before the first object: nothing to track yet
+        if arrivals.known:
+            masks = {int(oid): np.asarray(m, dtype=bool) for oid, m in session.step(frame, new).items()}
+        writer.write(stem, frame, masks)
+        progress.update(1)
+    return arrivals
+
+
 def run(args: argparse.Namespace) -> int:
     from .config import ConfigError, config_from_args
-    from .io_utils import FrameSource, StagedDir, fit_mask, load_masks, write_palette_png
 
     try:
         config = config_from_args(args)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
-
-    # --- check every input before loading models (slow) ---
-    source = FrameSource(frames=Path(args.frames) if args.frames else None,
-                         video=Path(args.video) if args.video else None)
-    spec = load_masks(Path(args.masks), source.stems, layout=args.masks_layout)
-    out = Path(args.out)
-    video_path = Path(args.overlay_video) if args.overlay_video else None
-    if video_path is not None:
-        if video_path.suffix.lower() != ".mp4":
-            raise UserError(f"--overlay-video must name an .mp4 file, got {video_path}")
-        if video_path.exists() and not args.force:
-            raise UserError(f"overlay video {video_path} exists (use --force to replace it)")
-        if video_path.is_dir():
-            raise UserError(f"overlay video path {video_path} is a folder")
-    if source.count is not None:
-        late = [f for f in spec.by_frame if f >= source.count]
-        if late:
-            raise UserError(f"masks name frame {late[0]} but the input has {source.count} frames")
-    stage = StagedDir(out, force=args.force)
-    stage.check()
+    job = check_job(args)
     logger.info("%s: %s frames, %d object(s) (ids %s) from %s masks",
-                args.frames or args.video, source.count if source.count is not None else "?",
-                len(spec.object_ids), ", ".join(map(str, spec.object_ids)), spec.layout)
+                args.frames or args.video, job.source.count if job.source.count is not None else "?",
+                len(job.spec.object_ids), ", ".join(map(str, job.spec.object_ids)), job.spec.layout)
 
     from tqdm import tqdm
 
     from .session import Tracker
 
     tracker = Tracker.from_config(config)
-    fps = args.fps or source.fps or DEFAULT_FPS
-
-    with stage as tmp:
-        writer = None
-        tmp_video = tmp / ".overlay-video.mp4"
-        overlay_dir = tmp / "overlay"
-        if args.overlay_frames:
-            overlay_dir.mkdir()
+    with job.stage as tmp:
+        writer = OutputWriter(tmp, job, args.fps or job.source.fps or DEFAULT_FPS)
         session = tracker.new_session()
-        known: List[int] = []
-        ignored_logged = set()
-        first_shape = None
-        written = 0
         try:
-            bar = tqdm(total=source.count, desc="track", unit="frame", file=sys.stderr,
-                       disable=args.no_progress, mininterval=0.5)
-            with bar:
-                for index, stem, frame in source:
-                    if first_shape is None:
-                        first_shape = frame.shape
-                    elif frame.shape != first_shape:
-                        raise UserError(
-                            f"frame {stem} is {frame.shape[1]}x{frame.shape[0]} but earlier frames are "
-                            f"{first_shape[1]}x{first_shape[0]}; all frames must have the same size"
-                        )
-                    new: Dict[int, np.ndarray] = {}
-                    for oid, mask in spec.by_frame.get(index, {}).items():
-                        if oid in known:
-                            if (oid, index) not in ignored_logged:
-                                logger.debug("frame %s: object %d is already tracked; its mask here is ignored",
-                                             stem, oid)
-                                ignored_logged.add((oid, index))
-                            continue
-                        where = f"mask {spec.sources.get(index, '')} (frame {stem})"
-                        mask = fit_mask(mask, frame.shape, where)
-                        if not mask.any():
-                            logger.warning("%s: object %d is empty after resizing; ignored", where, oid)
-                            continue
-                        new[oid] = mask
-                    if not known and not new:
-                        masks: Dict[int, np.ndarray] = {}  # before the first object: nothing to track yet
-                    else:
-                        if new:
-                            logger.info("frame %s: new object(s) %s", stem, ", ".join(map(str, new)))
-                        masks = {int(oid): np.asarray(m, dtype=bool) for oid, m in session.step(frame, new).items()}
-                        known.extend(oid for oid in new if oid not in known)
-                    write_palette_png(tmp / f"{stem}.png", _labels(masks, frame.shape))
-                    if args.overlay_frames or video_path is not None:
-                        from .overlay import VideoWriter, draw_overlay
-                        import cv2
-
-                        overlay = draw_overlay(frame, masks)
-                        if args.overlay_frames:
-                            if not cv2.imwrite(str(overlay_dir / f"{stem}.png"), overlay):
-                                raise UserError(f"cannot write overlay {overlay_dir / (stem + '.png')}")
-                        if video_path is not None:
-                            if writer is None:
-                                writer = VideoWriter(tmp_video, fps, (frame.shape[1], frame.shape[0]))
-                            writer.write(overlay)
-                    written += 1
-                    bar.update(1)
+            with tqdm(total=job.source.count, desc="track", unit="frame", file=sys.stderr,
+                      disable=args.no_progress, mininterval=0.5) as progress:
+                arrivals = track_frames(session, job, writer, progress)
         finally:
             session.close()
-            if writer is not None:
-                writer.close(verify=False)
-        if not known:
+            writer.close()
+        if not arrivals.known:
             raise UserError(f"no objects to track: the masks in {args.masks} match no frame of the input")
-        if written == 0:
+        if writer.written == 0:
             raise UserError("the input has no frames")
-        if writer is not None:
-            from .overlay import check_video
-
-            check_video(tmp_video, writer.frames, writer.size)
-            video_path.parent.mkdir(parents=True, exist_ok=True)
-            inside = _is_inside(video_path, out)
-            if inside:  # the video goes into OUT itself: place it in the staged folder
-                target = tmp / video_path.resolve().relative_to(out.resolve())
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_video, target)
-            else:
-                shutil.move(str(tmp_video), str(video_path))
-    logger.info("wrote %d mask(s) to %s%s", written, out,
-                f" and the overlay video {video_path}" if video_path is not None else "")
+        writer.place_video()
+    logger.info("wrote %d mask(s) to %s%s", writer.written, job.out,
+                f" and the overlay video {job.video_path}" if job.video_path is not None else "")
     return 0
 
 

@@ -53,8 +53,9 @@ def test_unknown_keys_are_errors(official, tmp_path, extra):
 
 
 def test_wrong_model_is_an_error(official, tmp_path):
+    """A DeAOT-T file given to DeAOT-S: the second LSTT layer's weights are missing, by name."""
     torch.save({"state_dict": official}, tmp_path / "c.pth")
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=r"c\.pth.*missing keys.*LSTT\.layers\.1\."):
         load_checkpoint(build_model("deaots"), tmp_path / "c.pth", "cpu")
 
 
@@ -65,7 +66,11 @@ def test_unused_official_keys_are_dropped(tmp_path):
     state = reference.state_dict()
     assert "LSTT.mask_token" in state
     torch.save({"state_dict": state}, tmp_path / "c.pth")
-    load_checkpoint(build_model("aott"), tmp_path / "c.pth", "cpu")
+    model = load_checkpoint(build_model("aott"), tmp_path / "c.pth", "cpu")
+    mapped = {our_key_to_official(model.spec, key) for key in model.state_dict()}
+    assert "LSTT.mask_token" not in mapped  # no parameter of ours receives it
+    used = {k: v for k, v in state.items() if k != "LSTT.mask_token"}
+    assert set(used) == mapped and _same_weights(model, used)  # everything else is loaded
 
 
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all"])
@@ -83,12 +88,22 @@ def test_key_mapping_round_trip(name):
     from .reference import build_reference_model
 
     model = build_model(name)
-    for key in model.state_dict():
+    _, reference = build_reference_model(name, seed=0)
+    theirs = reference.state_dict()
+    ours = model.state_dict()
+    mapped = {}
+    for key, value in ours.items():
         official = our_key_to_official(model.spec, key)
+        assert official not in mapped, f"{key} and {mapped.get(official)} both map to {official}"
+        mapped[official] = key
+        assert theirs[official].shape == value.shape, (key, official)
         if key.startswith("encoder."):
             assert official_to_ours(model.spec.backbone, ours_to_official(model.spec.backbone, key[8:])) == key[8:]
-    _, reference = build_reference_model(name, seed=0)
-    assert set(official_state_dict(model)) == set(reference.state_dict())
+    # every official key has exactly one of ours, but the unused mask token and Swin's index buffers (recomputed)
+    assert set(mapped) <= set(theirs)
+    unmapped = set(theirs) - set(mapped)
+    assert all(k == "LSTT.mask_token" or k.endswith(".attn.relative_position_index") for k in unmapped), unmapped
+    assert set(official_state_dict(model)) == set(theirs)
 
 
 @pytest.mark.parametrize("name", ["deaott", "swinb_dm_deaotl", "aott"])

@@ -121,13 +121,20 @@ def test_max_edge_resize_returns_full_size_masks(model):
 
 
 def test_empty_initial_mask_is_tracked_as_absent(model, caplog):
+    """An empty first mask registers the object with no pixel in memory; it keeps its output slot."""
     clip = moving_discs(3, H, W, objects=1, seed=5)
     prop = Propagator(model, EngineConfig(), "cpu")
     with caplog.at_level(logging.WARNING):
         prop.add_objects({1: clip[0][1] == 1, 2: np.zeros((H, W), bool)}, clip[0][0])
-    assert "empty mask" in caplog.text
-    out = _run(prop, clip)
-    assert set(out) == {1, 2}
+    assert "object 2 starts with an empty mask" in caplog.text
+    group = prop.groups[0]
+    assert group.count == 2 and prop.object_ids == [1, 2]
+    assert set(group.long_term.by_identity) == {0, 1}  # background and object 1; nothing of object 2
+    assert not (prop._to_processing_size(prop._labels) == 2).any()
+    for frame, _ in clip[1:]:
+        out = prop.propagate(frame)
+        prop.update_memory()
+        assert list(out) == [1, 2] and all(m.shape == (H, W) and m.dtype == bool for m in out.values())
 
 
 def test_border_and_one_pixel_objects(model):
@@ -138,9 +145,14 @@ def test_border_and_one_pixel_objects(model):
     dot[H - 1, W - 1] = True
     prop = Propagator(model, EngineConfig(), "cpu")
     prop.add_objects({1: border, 2: dot.astype(np.uint8)}, frame)
+    # both objects survive the resize to the processing size: the border column, the corner pixel
+    processed = prop._to_processing_size(prop._labels)[0, 0]
+    assert (processed[:, 0] == 1).all() and (processed == 2).sum() >= 1 and processed[-1, -1] == 2
+    assert 1 in prop.groups[0].long_term.by_identity  # the 3-pixel column reaches the 16x memory tokens
     out = prop.propagate(frame)
-    prop.update_memory()
-    assert set(out) == {1, 2}
+    prop.update_memory({1: border, 2: dot})  # one-pixel masks can be written back to memory
+    assert list(out) == [1, 2] and all(m.shape == (H, W) and m.dtype == bool for m in out.values())
+    assert len(prop.groups[0].short_terms) >= 1
 
 
 def test_grayscale_and_other_size_frames(model, caplog):

@@ -5,12 +5,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vots_tracker.io_utils import decode_rgb, read_rgb
 from vots_tracker.errors import UserError
+from vots_tracker.frame_source import decode_image, read_rgb
 
 from .reference import runner_read
 
 EXIF_ORIENTATION = 0x0112
+
+
+def decode_rgb(path):
+    """What the TraX server does with a frame file (protocol.read_frame)."""
+    image = decode_image(path.read_bytes(), path) if path.is_file() else None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture

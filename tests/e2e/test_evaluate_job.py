@@ -17,7 +17,7 @@ import pytest
 
 import vots_tracker.workspace as wsmod
 from vots_tracker.weights import registry
-from vots_tracker.weights.cli import init_random
+from vots_tracker.weights.random_init import init_random
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

@@ -10,14 +10,14 @@ Sized for 2 CPU cores (a few minutes); needs the server and the models.
 import json
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
 
 import vots_tracker.toolkit as toolkit
 import vots_tracker.workspace as wsmod
+from vots_tracker.trackers_ini import SMOKE_TRACKERS
 
-SMOKE = tuple(wsmod.SMOKE_TRACKERS)  # dmaot_smoke, hqsam_gate_smoke, hqsam_gate_smoke_cycle_redetect
+SMOKE = tuple(SMOKE_TRACKERS)  # dmaot_smoke, hqsam_gate_smoke, hqsam_gate_smoke_cycle_redetect
 
 
 def test_synthetic_workspace_with_random_weights_loads_offline(tmp_path, no_download, no_network):

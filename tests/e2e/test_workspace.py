@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+import vots_tracker.trackers_ini as trackers_ini
 import vots_tracker.workspace as wsmod
+from vots_tracker.data_files import PACKAGE_ROOT
 from vots_tracker.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,18 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
         ("vots_tracker serve --preset hqsam_gate", ["serve", "--preset", "hqsam_gate"]),
         ("python -m vots_tracker serve --preset dmaot --sam none", ["serve", "--preset", "dmaot", "--sam", "none"]),
         ("from vots_tracker.cli import main; sys.exit(main(['serve', '--preset', 'x']))", ["serve", "--preset", "x"]),
-        (wsmod.serve_command(["serve", "--tau", "0.7", "--weights-dir", "/a b/c"]),
+        (trackers_ini.serve_command(["serve", "--tau", "0.7", "--weights-dir", "/a b/c"]),
          ["serve", "--tau", "0.7", "--weights-dir", "/a b/c"]),
         ("some_other_tracker", None),
     ],
 )
 def test_parse_command(command, expected):
-    assert wsmod.parse_command(command) == expected
+    assert trackers_ini.parse_command(command) == expected
 
 
 def test_root_trackers_ini_entries():
     """The repository-root trackers.ini parses and every entry runs `vots_tracker serve --preset ...`."""
-    entries = {e.name: e for e in wsmod.read_root_trackers(ROOT / "trackers.ini")}
+    entries = {e.name: e for e in trackers_ini.read_root_trackers(ROOT / "trackers.ini")}
     for name in ("hqsam_gate", "dmaot", "hqsam_gate_cycle", "hqsam_gate_light"):
         assert name in entries, f"trackers.ini lacks [{name}]"
     from vots_tracker.config import available_presets
@@ -45,14 +47,14 @@ def test_rendered_entry_is_valid_for_the_toolkit(tmp_path):
     """The generated section is accepted by the toolkit and runs `python -m vots_tracker` with our paths."""
     from vot.tracker import Registry
 
-    entry = wsmod.TrackerEntry("t1", ["serve", "--preset", "dmaot_smoke"], {"label": "T1", "timeout": "77"})
-    text = wsmod.render_trackers_ini([entry], weights_dir=tmp_path / "w")
+    entry = trackers_ini.TrackerEntry("t1", ["serve", "--preset", "dmaot_smoke"], {"label": "T1", "timeout": "77"})
+    text = trackers_ini.render_trackers_ini([entry], weights_dir=tmp_path / "w")
     (tmp_path / "trackers.ini").write_text(text)
     tracker = Registry([str(tmp_path)], root=str(tmp_path))["t1"]
     runtime = tracker.runtime()  # builds the command line; starts nothing
     assert runtime._command.startswith(f"{sys.executable} -c ")
     assert "sys.argv = ['vots_tracker', 'serve', '--preset', 'dmaot_smoke']" in runtime._command
-    assert runtime._envvars["PYTHONPATH"] == str(wsmod.PACKAGE_ROOT)
+    assert runtime._envvars["PYTHONPATH"] == str(PACKAGE_ROOT)
     assert runtime._envvars["VOTS_TRACKER_WEIGHTS"] == str((tmp_path / "w").resolve())
     assert runtime._timeout == 77
 
@@ -74,8 +76,8 @@ def test_init_synthetic_loads_offline(tmp_path, fake_weights, no_download, no_ne
         assert Path(ini[name]["paths"]).is_absolute()
         assert (Path(ini[name]["paths"]) / "vots_tracker" / "__init__.py").is_file()
     assert ini["hqsam_gate_smoke"]["env_VOTS_TRACKER_WEIGHTS"] == str(ws / "weights")
-    assert wsmod.parse_command(ini["hqsam_gate_smoke"]["command"]) == ["serve", "--preset", "hqsam_gate_smoke"]
-    assert wsmod.parse_command(ini["dmaot_smoke"]["command"]) == ["serve", "--preset", "dmaot_smoke"]
+    assert trackers_ini.parse_command(ini["hqsam_gate_smoke"]["command"]) == ["serve", "--preset", "hqsam_gate_smoke"]
+    assert trackers_ini.parse_command(ini["dmaot_smoke"]["command"]) == ["serve", "--preset", "dmaot_smoke"]
 
     from vot.dataset import Sequence
     from vot.experiment.helpers import MultiObjectHelper
@@ -111,9 +113,12 @@ def test_init_refuses_existing_without_force(tmp_path, fake_weights):
     with pytest.raises(UserError, match="--force"):
         wsmod.init_workspace(ws, synthetic=1)
     (ws / "cache").mkdir()
-    (ws / "results" / "stale").mkdir(parents=True)
+    (ws / "results" / "other").mkdir(parents=True)
+    (ws / "results" / "t" / "baseline" / "synthetic-01").mkdir(parents=True)
     wsmod.init_workspace(ws, synthetic=1, frames=5, size=(96, 96), objects=2, force=True)
-    assert not (ws / "cache").exists() and not (ws / "results" / "stale").exists()
+    # results of the regenerated synthetic sequence go (they describe the old frames); nothing else does
+    assert not (ws / "cache").exists() and not (ws / "results" / "t" / "baseline" / "synthetic-01").exists()
+    assert (ws / "results" / "other").is_dir()
 
 
 def test_init_main_stack_without_sequences(tmp_path, no_network):

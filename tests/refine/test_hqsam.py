@@ -1,10 +1,11 @@
 """HQ-SAM adapter and refinement stage on a random-init vit_tiny in the official format."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 
-from vots_tracker.errors import UserError
 from vots_tracker.refine.hqsam import HQSamCheckpointError, HQSamRefiner, load_sam, write_random_checkpoint
 from vots_tracker.refine.overlap import resolve_overlaps
 from vots_tracker.refine.prompts import clip_box, interior_point, mask_box, mask_logits
@@ -71,17 +72,21 @@ def test_decoder_batches_give_the_same_proposals(checkpoint, refiner, embedding,
         parts = chunked.propose(embedding, boxes, masks)
     np.testing.assert_array_equal(parts.masks, one_call.masks)
     np.testing.assert_allclose(parts.scores, one_call.scores, atol=1e-5)
-    with pytest.raises(UserError, match="decode_batch"):
-        HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), decode_batch=-1)
 
 
 @pytest.mark.parametrize("prompt", ["box+mask", "box+points"])
-def test_other_prompts_decode(checkpoint, frame_and_masks, prompt):
-    frame, masks = frame_and_masks
-    refiner = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), prompt=prompt, proposals=2)
+def test_other_prompts_decode(checkpoint, refiner, embedding, frame_and_masks, prompt):
+    """The mask or point prompt reaches the decoder: every object's output differs from box alone."""
+    _, masks = frame_and_masks
+    prompted = HQSamRefiner("vit_tiny", checkpoint, torch.device("cpu"), prompt=prompt, proposals=2)
+    prompted.model = refiner.model  # same weights, same embedding
     with torch.inference_mode():
-        proposals = refiner.propose(refiner.embed(frame), boxes_of(masks), masks)
+        proposals = prompted.propose(embedding, boxes_of(masks), masks)
+        box_only = prompted.propose(embedding, boxes_of(masks), masks, prompt="box")
     assert proposals.masks.shape == (3, 2, H, W) and proposals.names == ("hq", "sam1")
+    assert (np.abs(proposals.scores - box_only.scores) > 1e-4).all(), (proposals.scores, box_only.scores)
+    changed = [(proposals.masks[n] != box_only.masks[n]).sum() for n in range(3)]
+    assert all(count > 0 for count in changed), changed
 
 
 def test_single_mode_equals_the_official_predictor(checkpoint, frame_and_masks):
@@ -129,18 +134,24 @@ def test_prompt_geometry():
     assert logits.shape == (256, 256) and logits.max() > 0 > logits.min()
 
 
-def test_tau_one_returns_the_dmaot_masks(refiner, embedding, frame_and_masks):
+@pytest.mark.parametrize("tau", [1.0, 0.999])
+def test_tau_one_returns_the_dmaot_masks(refiner, embedding, frame_and_masks, tau):
+    """tau 1 skips decoding; tau 0.999 goes through the real decoder and gate and rejects all."""
     _, masks = frame_and_masks
     coarse = {i + 1: masks[i] for i in range(3)}
     coarse[4] = masks[0] | masks[2]  # overlaps objects 1 and 3
     for overlaps in (False, True):
-        session = RefinementSession(refiner, RefineOptions(tau=1.0, resolve_overlaps=overlaps))
-        final, reports = session.refine(embedding, coarse)
+        session = RefinementSession(refiner, RefineOptions(tau=tau, resolve_overlaps=overlaps))
+        with torch.inference_mode():
+            final, reports = session.refine(embedding, coarse)
         expected = np.stack(list(coarse.values()))
         if overlaps:
             expected = resolve_overlaps(expected, expected)
         np.testing.assert_array_equal(np.stack(list(final.values())), expected)
         assert not any(r.accepted for r in reports.values())
+        gated = [r for r in reports.values() if r.proposal is not None]
+        assert len(gated) == (0 if tau >= 1.0 else 4)  # the gate saw (and rejected) every object's best proposal
+        assert all(0.0 <= r.iou <= tau for r in gated)
 
 
 def test_stage_reports_and_resolves(refiner, embedding, frame_and_masks):
@@ -173,3 +184,31 @@ def test_stage_redetects_only_lost_objects(refiner, embedding, frame_and_masks):
     assert not reports[2].redetected
     np.testing.assert_array_equal(final[2] | masks[1], masks[1])  # object 2 keeps (part of) its DMAOT mask
     assert not (final[1] & final[2]).any()  # overlap resolution still applies
+
+
+# README's guarantee for --decode-batch: the same masks up to float rounding along the threshold.
+DECODE_BATCH_PIXELS = 10  # per mask (1-2 seen on the 1080p frame below)
+DECODE_BATCH_SCORE = 1e-5  # ~1.5e-7 seen
+
+
+def test_decode_batch_on_a_real_frame_agrees_within_the_readme_tolerance(refiner):
+    """Batched and per-object decoding of 12 objects on a real 1080p frame (skips without shared data)."""
+    from conftest import SHARED_DATA
+    from PIL import Image
+
+    root = SHARED_DATA / "demo-1080p-many-objects"
+    if not (root / "masks" / "00002058.png").is_file():
+        pytest.skip(f"no real frames at {root}")
+    frame = np.asarray(Image.open(root / "images" / "00002058.jpg").convert("RGB"))
+    labels = np.asarray(Image.open(root / "masks" / "00002058.png"))
+    masks = np.stack([labels == i for i in np.unique(labels)[1:13]])
+    boxes = np.stack([clip_box(mask_box(m), *frame.shape[:2]) for m in masks])
+    one_by_one, batched = copy.copy(refiner), copy.copy(refiner)  # the same loaded model
+    one_by_one.decode_batch, batched.decode_batch = 1, 4
+    with torch.inference_mode():
+        embedding = refiner.embed(frame)
+        single = one_by_one.propose(embedding, boxes, masks)
+        grouped = batched.propose(embedding, boxes, masks)
+    differing = (single.masks != grouped.masks).sum(axis=(2, 3))
+    assert differing.max() <= DECODE_BATCH_PIXELS, differing
+    np.testing.assert_allclose(grouped.scores, single.scores, rtol=0, atol=DECODE_BATCH_SCORE)

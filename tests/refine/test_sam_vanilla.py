@@ -78,5 +78,17 @@ def test_checkpoints_load_strictly(small_vit_b, tmp_path):
     with pytest.raises(HQSamCheckpointError, match="SAM checkpoint .*sam_vit_b_01ec64.pth does not match vit_tiny"):
         load_sam("vit_tiny", checkpoint, torch.device("cpu"))
     for mode in ("hq", "single", 4):
-        with pytest.raises(UserError, match="proposals with vanilla SAM must be all or 1..3"):
+        with pytest.raises(UserError, match="proposals with vanilla SAM must be one of all, 1, 2, 3"):
             HQSamRefiner("sam_vit_b", checkpoint, torch.device("cpu"), proposals=mode)
+
+
+def test_config_knows_the_vanilla_sizes_and_their_files():
+    from vots_tracker.components import required_checkpoints
+    from vots_tracker.config import ConfigError, make_config
+
+    assert required_checkpoints(make_config("hqsam_gate", sam="sam_vit_l")) == [
+        "SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth", "sam_vit_l_0b3195.pth"]
+    with pytest.raises(ConfigError, match="proposals 'hq' need HQ-SAM; with vanilla SAM \\(sam_vit_b\\) use one of"):
+        make_config("hqsam_gate", sam="sam_vit_b", proposals="hq")
+    off = make_config("hqsam_gate", sam="sam_vit_b", gate="off", tau=1.0)
+    assert off.refine  # gate off ignores tau

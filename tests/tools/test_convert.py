@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from tools_helpers import assert_one_line_error, run_subprocess, shared_sequence
-from vots_tracker.io_utils import read_label_png, write_palette_png
+from vots_tracker.mask_files import read_label_png
+from vots_tracker.palette import write_palette_png
 
 
 def _load(root: Path):

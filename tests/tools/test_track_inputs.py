@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools_helpers import assert_one_line_error, run_subprocess, shared_sequence
+from tools_helpers import assert_one_line_error, run_subprocess
 from vots_tracker.errors import UserError
-from vots_tracker.io_utils import (
-    PALETTE,
-    FrameSource,
-    StagedDir,
-    fit_mask,
-    load_masks,
-    read_label_png,
-    write_palette_png,
-)
+from vots_tracker.frame_source import FrameSource
+from vots_tracker.mask_files import fit_mask, load_masks, read_label_png
+from vots_tracker.palette import PALETTE, write_palette_png
+from vots_tracker.staging import StagedDir
 
 
 def test_palette_png_roundtrip(tmp_path):
@@ -201,7 +196,7 @@ def test_track_bad_input(tmp_path, cli, case):
 def test_track_bad_input_subprocess(tmp_path):
     res = run_subprocess("track", "--frames", tmp_path / "nope", "--masks", tmp_path / "m.png", "--out",
                          tmp_path / "out")
-    line = assert_one_line_error(res, "does not exist")
+    assert_one_line_error(res, "does not exist")
     assert len([l for l in res.err.splitlines() if l.strip()]) == 1, res.err
     assert not (tmp_path / "out").exists()
 

@@ -34,7 +34,7 @@ def test_entries_are_well_formed_and_unique():
     assert len(names) == len(set(names))
     assert set(REGISTRY) == set(names)
     for e in ENTRIES:
-        assert e.kind in ("dmaot", "hqsam"), e
+        assert e.kind in ("dmaot", "hqsam", "sam"), e
         assert e.filename.endswith(".pth") and "/" not in e.filename
         assert e.urls and all(u.startswith("https://") for u in e.urls), e
         assert re.fullmatch(r"[a-z0-9_]+", e.model), e
@@ -46,10 +46,15 @@ def test_entries_are_well_formed_and_unique():
             assert e.filename == f"sam_hq_{e.model}.pth"
             assert e.urls[0] == f"https://huggingface.co/lkeab/hq-sam/resolve/main/{e.filename}"
             assert e.size and e.sha256  # published in the Hugging Face LFS pointers
+        elif e.kind == "sam":  # Meta's names carry the md5's first six hex digits
+            assert re.fullmatch(rf"{e.model}_[0-9a-f]{{6}}\.pth", e.filename), e
+            assert e.urls[0] == f"https://dl.fbaipublicfiles.com/segment_anything/{e.filename}"
+            assert e.size and e.sha256
         else:
             assert e.gdrive_id and any(e.gdrive_id in u for u in e.urls)
     required = {
         "sam_hq_vit_tiny.pth", "sam_hq_vit_b.pth", "sam_hq_vit_l.pth", "sam_hq_vit_h.pth",
+        "sam_vit_b_01ec64.pth", "sam_vit_l_0b3195.pth", "sam_vit_h_4b8939.pth",
         "DeAOTT_PRE_YTB_DAV.pth", "DeAOTS_PRE_YTB_DAV.pth", "DeAOTB_PRE_YTB_DAV.pth", "DeAOTL_PRE_YTB_DAV.pth",
         "R50_DeAOTL_PRE_YTB_DAV.pth", "SwinB_DeAOTL_PRE_YTB_DAV.pth",
         "SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth",
@@ -74,7 +79,7 @@ def test_default_dmaot_checkpoint(model, expected):
     assert default_dmaot_checkpoint(model) == expected
 
 
-@pytest.mark.parametrize("model", ["foo", "swinb_deaott", "r50_aott", "", "deaot"])
+@pytest.mark.parametrize("model", ["foo", "swinb_deaott", "r50_aott", "", "deaot", "mobilenetv2_deaott"])
 def test_default_dmaot_checkpoint_unknown(model):
     with pytest.raises(UnknownCheckpointError) as info:
         default_dmaot_checkpoint(model)
@@ -90,11 +95,26 @@ def test_default_sam_checkpoint():
 
 
 def test_every_preset_names_registry_files():
+    from vots_tracker.components import required_checkpoints
+
     for preset in available_presets():
         config = make_config(preset)
-        assert (config.dmaot_checkpoint or default_dmaot_checkpoint(config.model)) in REGISTRY, preset
-        if config.refine:
-            assert (config.sam_checkpoint or default_sam_checkpoint(config.sam)) in REGISTRY, preset
+        files = required_checkpoints(config)
+        assert len(files) == 1 + config.refine and all(name in REGISTRY for name in files), preset
+
+
+def test_every_model_spec_carries_a_registry_file():
+    """The registry is derived from the model tables: every model and size has its file there."""
+    from vots_tracker.dmaot.specs import MODEL_SPECS
+    from vots_tracker.refine.sam_specs import DEFAULT_CHECKPOINTS
+
+    for spec in MODEL_SPECS.values():
+        assert REGISTRY[spec.checkpoint.filename] is spec.checkpoint, spec.name
+        assert spec.checkpoint.model == spec.plain_name or spec.checkpoint is registry.REGISTRY[registry.VOTS_DMAOT_FILE]
+    for size, entry in DEFAULT_CHECKPOINTS.items():
+        assert REGISTRY[entry.filename] is entry and entry.model == size
+    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam", "sam"}
+    assert all(e.writer for e in ENTRIES)
 
 
 def test_default_weights_dir(monkeypatch, tmp_path):
@@ -192,7 +212,7 @@ def test_random_manifest_skips_checks_and_warns(tmp_path, fake_entry, caplog):
 
 def test_init_random_manifest(tmp_path, monkeypatch, cli):
     """init-random (with stand-in writers) labels files RANDOM, keeps a manifest, refuses real files."""
-    from vots_tracker.weights import cli as wcli
+    from vots_tracker.weights import random_init as wcli
 
     written = []
 
@@ -260,3 +280,40 @@ def test_verify_deep_names_unloadable_file(cli, tmp_path, fake_entry):
     res = cli("weights", "verify", entry.filename, "--deep", "--weights-dir", tmp_path)
     assert res.code == 1
     assert "torch cannot load" in res.out and entry.filename in res.out
+
+
+def test_readme_synopses_name_every_weights_flag():
+    """Each flag of `weights download | verify | init-random` appears in README's synopses."""
+    import argparse
+    from pathlib import Path
+
+    from vots_tracker.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Checkpoints (`vots-tracker weights`)"):]
+    section = section[:section.index("\n## ", 5)]
+
+    def subparsers(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    weights = subparsers(build_parser())["weights"]
+    missing = []
+    for action_name in ("download", "verify", "init-random"):
+        for action in subparsers(weights)[action_name]._actions:
+            flags = [f for f in action.option_strings if f.startswith("--") and f not in ("--help", "--weights-dir")]
+            missing += [f"{action_name} {f}" for f in flags if f not in section]
+    assert not missing, missing
+
+
+def test_model_tables_and_registry_import_without_torch():
+    """`weights list` and config validation read the model tables; torch loads only with the models."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, vots_tracker.weights.registry, vots_tracker.config, vots_tracker.components; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr

@@ -14,10 +14,23 @@ it changes the engine, not the weights, so DM and plain models share checkpoint 
     prop = Propagator(model, EngineConfig(), device)
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, write_random_checkpoint
-from .models import DMAOTModel, build_model
-from .propagator import EngineConfig, Propagator
+from importlib import import_module
+
 from .specs import MODEL_NAMES, ModelSpec, get_spec
+
+# The torch-heavy parts load on first use, so the model table (names, official files) is
+# importable without torch: the weights registry and the config validation read it.
+_LAZY = {
+    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint", "write_random_checkpoint": "checkpoint",
+    "DMAOTModel": "models", "build_model": "models", "EngineConfig": "propagator", "Propagator": "propagator",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError", "DMAOTModel", "EngineConfig", "MODEL_NAMES", "ModelSpec", "Propagator",

@@ -8,18 +8,18 @@ accounted for: mapped onto our model, or listed in `UNUSED_OFFICIAL_KEYS` and dr
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Dict, List, Mapping, Union
 
 import torch
 
+from ..staging import staged_file
 from .backbones import official_only_buffers, official_to_ours, ours_to_official
 from .models import DMAOTModel
 from .specs import ModelSpec, get_spec
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ENCODER = "encoder."
 
@@ -104,7 +104,7 @@ def load_checkpoint(model: DMAOTModel, path: Union[str, Path], device: Union[str
     if problems:
         raise CheckpointError(f"{path} does not fit model {spec.name}: " + "; ".join(problems))
     model.load_state_dict(mapped, strict=True)
-    log.debug("%s: %d tensors loaded, %d unused official keys dropped", path, len(mapped), len(dropped))
+    logger.debug("%s: %d tensors loaded, %d unused official keys dropped", path, len(mapped), len(dropped))
     return model.to(device)
 
 
@@ -130,12 +130,7 @@ def write_random_checkpoint(model_name: str, path: Union[str, Path], seed: int =
             if torch.count_nonzero(param) == 0 and param.dim() > 1:  # zero-init tables: make them matter
                 param.normal_(0.0, 0.02)
         state = official_state_dict(model)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+    with staged_file(path) as tmp:
         torch.save({"state_dict": state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    log.warning("wrote RANDOM %s weights to %s", spec.name, path)
+    logger.warning("wrote RANDOM %s weights to %s", spec.name, path)
     return path

@@ -8,7 +8,7 @@ it stays in long-term memory for good and restarts the short-term memory.
 from __future__ import annotations
 
 from collections import deque
-from typing import Deque, List, Optional
+from typing import Deque, List
 
 import torch
 import torch.nn.functional as F

@@ -38,7 +38,7 @@ from .engine import IdentityGroup
 from .models import DMAOTModel
 from .specs import MAX_OBJECTS_PER_GROUP
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 STRIDE = 16
 _MEAN = (0.485, 0.456, 0.406)
@@ -100,7 +100,7 @@ class Propagator:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self._amp = _AMP_DTYPES.get(self.config.amp) if self.device.type == "cuda" else None
         if self.config.amp and self._amp is None:
-            log.warning("amp=%s ignored on %s: autocast is used on CUDA only", self.config.amp, self.device)
+            logger.warning("amp=%s ignored on %s: autocast is used on CUDA only", self.config.amp, self.device)
         # float64, as the runner normalises (numpy on uint8 / 255.); the model gets float32
         self._mean = torch.tensor(_MEAN, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(_STD, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
@@ -163,7 +163,7 @@ class Propagator:
         if self._frame < 0:
             raise RuntimeError("add_objects(masks, first_frame) must come before propagate()")
         if self._awaiting_update:
-            log.warning("update_memory() was not called for frame %d; storing the prediction", self._frame)
+            logger.warning("update_memory() was not called for frame %d; storing the prediction", self._frame)
             self.update_memory()
         rgb = _as_rgb(frame)
         with torch.inference_mode(), self._autocast():
@@ -183,7 +183,7 @@ class Propagator:
         """Write the current frame into memory, labelled by `masks` (refined) or by the prediction."""
         if not self._awaiting_update:
             if self._frame == 0:  # the reference frame is already in memory
-                log.debug("update_memory() after the reference frame: nothing to do")
+                logger.debug("update_memory() after the reference frame: nothing to do")
                 return
             raise RuntimeError("update_memory() must follow propagate(), once per frame")
         labels = self._labels if masks is None else self._labels_from_masks(masks, tuple(self._labels.shape))
@@ -211,7 +211,7 @@ class Propagator:
         for group in self._groups:  # frame 0 needs no update_memory(): free its material now
             group.discard_pending()
         self._labels = labels
-        log.debug("reference frame %s processed at %s with objects %s", self._first_size, self._size, new_ids)
+        logger.debug("reference frame %s processed at %s with objects %s", self._first_size, self._size, new_ids)
 
     def _add_later(self, masks: Mapping[int, np.ndarray], frame: Optional[np.ndarray]) -> None:
         if not self._awaiting_update:
@@ -246,7 +246,7 @@ class Propagator:
             if shape != tuple(size):
                 raise ValueError(f"mask of object {key} has shape {shape}, the frame is {tuple(size)}")
             if not np.any(mask):
-                log.warning("object %s starts with an empty mask: tracked as absent until it shows up", key)
+                logger.warning("object %s starts with an empty mask: tracked as absent until it shows up", key)
 
     def _register(self, masks: Mapping[int, np.ndarray]) -> List[int]:
         ids = [int(key) for key in masks]
@@ -270,7 +270,7 @@ class Propagator:
         float image instead, which differs by up to ~25 grey levels at sharp edges.
         """
         if rgb.shape[:2] != self._first_size and not self._warned_size:
-            log.warning("frame size %s differs from the first frame's %s; resizing to the processing size %s",
+            logger.warning("frame size %s differs from the first frame's %s; resizing to the processing size %s",
                         rgb.shape[:2], self._first_size, self._size)
             self._warned_size = True
         if rgb.shape[:2] != self._size:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -34,20 +35,20 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..staging import staged_file
 from .prompts import interior_point, mask_logits
+from .sam_specs import SIZES, TOKEN_ORDER, VANILLA_PROPOSAL_MODES, VANILLA_TOKEN_ORDER, architecture, is_vanilla
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
-SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h", "sam_vit_b", "sam_vit_l", "sam_vit_h")
-PROMPTS = ("box", "box+mask", "box+points", "box-inclusive")
-TOKEN_ORDER = ("hq", "sam1", "sam2", "sam3")
+# segment_anything_hq imports timm's deprecated module paths and re-registers timm's TinyViT
+# names: known, harmless, and otherwise printed on every run. Silence exactly those.
+warnings.filterwarnings("ignore", message=r"Importing from timm\.models\.(layers|registry) is deprecated",
+                        category=FutureWarning)
+warnings.filterwarnings("ignore", message=r"Overwriting tiny_vit_\w+ in registry with segment_anything_hq\.",
+                        category=UserWarning)
+
 _TOKEN_INDEX = {"sam0": 0, "sam1": 1, "sam2": 2, "sam3": 3, "hq": 4}
-VANILLA_PREFIX = "sam_"  # sam_vit_b: vanilla SAM's vit_b
-
-
-def is_vanilla(size: str) -> bool:
-    """Whether a size names vanilla SAM (segment-anything) rather than HQ-SAM."""
-    return size.startswith(VANILLA_PREFIX)
 
 
 def _family(size: str) -> str:
@@ -58,10 +59,6 @@ class HQSamCheckpointError(UserError):
     """An HQ-SAM checkpoint file cannot be used; the message names the file."""
 
 
-def official_file_name(size: str) -> str:
-    return f"sam_hq_{size}.pth"
-
-
 def build_sam(size: str):
     """The HQ-SAM (or vanilla SAM) model of a given size with random parameters (eval mode)."""
     if size not in SIZES:
@@ -69,7 +66,7 @@ def build_sam(size: str):
     if is_vanilla(size):
         from segment_anything import sam_model_registry
 
-        return sam_model_registry[size[len(VANILLA_PREFIX):]](checkpoint=None).eval()
+        return sam_model_registry[architecture(size)](checkpoint=None).eval()
     from segment_anything_hq import sam_model_registry
 
     return sam_model_registry[size](checkpoint=None).eval()
@@ -108,10 +105,9 @@ def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_sam(size)
-    tmp = path.with_name(path.name + ".random-tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
-    log.warning("wrote RANDOM %s %s weights to %s", size, _family(size), path)
+    with staged_file(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    logger.warning("wrote RANDOM %s %s weights to %s", size, _family(size), path)
     return path
 
 
@@ -119,13 +115,12 @@ def proposal_tokens(mode: Union[str, int], vanilla: bool = False) -> Tuple[str, 
     """Names of the proposals a mode yields, in gate order (first wins ties); `vanilla`: SAM's tokens."""
     if isinstance(mode, str) and mode.isdigit():
         mode = int(mode)
-    if vanilla:
-        order = TOKEN_ORDER[1:]  # no HQ token
+    if vanilla:  # no HQ token
         if mode == "all":
-            return order
-        if isinstance(mode, int) and 1 <= mode <= len(order):
-            return order[:mode]
-        raise UserError(f"proposals with vanilla SAM must be all or 1..{len(order)}, got {mode!r}")
+            return VANILLA_TOKEN_ORDER
+        if isinstance(mode, int) and 1 <= mode <= len(VANILLA_TOKEN_ORDER):
+            return VANILLA_TOKEN_ORDER[:mode]
+        raise UserError(f"proposals with vanilla SAM must be one of {', '.join(VANILLA_PROPOSAL_MODES)}, got {mode!r}")
     if mode == "all":
         return TOKEN_ORDER
     if mode == "hq":
@@ -159,10 +154,9 @@ class HQSamRefiner:
 
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
                  proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):
+        """Options as ``components.component_options`` maps them from a validated TrackerConfig."""
         from segment_anything_hq.utils.transforms import ResizeLongestSide
 
-        if prompt not in PROMPTS:
-            raise UserError(f"prompt must be one of {', '.join(PROMPTS)}, got {prompt!r}")
         self.size = size
         self.device = torch.device(device)
         self.vanilla = is_vanilla(size)
@@ -170,8 +164,6 @@ class HQSamRefiner:
         self.prompt = prompt
         self.names = proposal_tokens(proposals, self.vanilla)
         self.amp = amp
-        if decode_batch < 0:
-            raise UserError(f"decode_batch must be >= 0, got {decode_batch}")
         # The mask decoder's per-object work is fixed; batching saves kernel launches on a GPU,
         # but on a CPU large batches are memory-bound and slower than object by object
         # (benchmarks/refine_speed.py), so auto means one call on CUDA, one object per call on CPU.
@@ -273,5 +265,5 @@ def _point_or_box_centre(mask: Optional[np.ndarray], box: np.ndarray) -> np.ndar
 
 __all__: List[str] = [
     "FrameEmbedding", "HQSamCheckpointError", "HQSamRefiner", "Proposals", "SIZES",
-    "build_sam", "load_sam", "official_file_name", "proposal_tokens", "write_random_checkpoint",
+    "build_sam", "load_sam", "proposal_tokens", "write_random_checkpoint",
 ]

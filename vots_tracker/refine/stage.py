@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -14,15 +14,13 @@ from .overlap import resolve_overlaps
 from .prompts import clip_box, mask_box, mask_box_inclusive
 from .redetect import RedetectOptions, Redetector
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class RefineOptions:
     tau: float = 0.59
     gate: str = "exact"  # one of gate.GATES
-    prompt: str = "box"
-    proposals: Union[str, int] = "all"
     resolve_overlaps: bool = True
     redetect: bool = False
     redetect_options: RedetectOptions = field(default_factory=RedetectOptions)
@@ -74,7 +72,7 @@ class RefinementSession:
         if self.redetector is not None:
             self.redetector.observe(final)
         for object_id, report in reports.items():
-            log.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
+            logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
 
@@ -99,4 +97,4 @@ class RefinementSession:
                 final[object_id] = proposals.masks[n, index]
                 claimed = claimed | final[object_id]
                 reports[object_id] = ObjectReport(True, 0.0, proposals.names[index], redetected=True)
-                log.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])
+                logger.info("object %d re-detected (proposal %s)", object_id, proposals.names[index])

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
-import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional
 
+from ..config import TrackerConfig
 from ..errors import UserError
 from . import registry
+from .random_init import init_random
 from .registry import (
     ENTRIES,
     ENV_WEIGHTS_DIR,
@@ -24,6 +24,16 @@ from .registry import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+_LARGEST = max(ENTRIES, key=lambda e: e.size or 0)
+
+
+def _default_files() -> List[str]:
+    """`weights download` without NAME: the files of the default configuration."""
+    from ..components import required_checkpoints
+
+    return required_checkpoints(TrackerConfig())
 
 
 def _human(n: Optional[int]) -> str:
@@ -47,12 +57,10 @@ def _entries(names: List[str], *, all_: bool = False, preset: Optional[str] = No
         return list(ENTRIES)
     specs = list(names)
     if preset:
+        from ..components import required_checkpoints
         from ..config import make_config
 
-        config = make_config(preset)
-        specs.append(config.dmaot_checkpoint or registry.default_dmaot_checkpoint(config.model))
-        if config.refine:
-            specs.append(config.sam_checkpoint or registry.default_sam_checkpoint(config.sam))
+        specs.extend(required_checkpoints(make_config(preset)))
     if not specs:
         return list(default or [])
     return registry.select(specs)
@@ -94,31 +102,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .download import ENV_MIRROR, download, mirror_urls
+    from .download import ensure_checkpoints
 
-    folder = _folder(args)
-    default = [REGISTRY[registry.default_dmaot_checkpoint("swinb_dm_deaotl")],
-               REGISTRY[registry.default_sam_checkpoint("vit_h")]]
+    default = [REGISTRY[name] for name in _default_files()]
     entries = _entries(args.names, all_=args.all, preset=args.preset, default=default)
     if not (args.names or args.all or args.preset):
         logger.info("no NAME given: downloading the default tracker's checkpoints (%s); --all for every file",
                     ", ".join(e.filename for e in entries))
-    mirror = args.mirror or os.environ.get(ENV_MIRROR)
-    for entry in entries:
-        path = folder / entry.filename
-        if path.is_file() and not registry.is_random(path) and not args.force:
-            try:
-                registry.verify_file(path, entry)
-            except CheckpointError as exc:
-                raise UserError(f"{exc} (or pass --force to download it again)") from None
-            logger.info("%s is already present and verified", path)
-            print(path)
-            continue
-        if path.is_file() and registry.is_random(path):
-            logger.info("replacing RANDOM %s with the official file", path)
-        final = download(entry, folder, urls=mirror_urls(entry, mirror) if mirror else None,
-                         retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
-        print(final)
+    for path in ensure_checkpoints([e.filename for e in entries], _folder(args), mirror=args.mirror,
+                                   force=args.force, retries=args.retries, timeout=args.timeout,
+                                   progress=not args.no_progress):
+        print(path)
     return 0
 
 
@@ -183,91 +177,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- init-random
 
 
-def _write_random(entry: CheckpointEntry, path: Path, seed: int) -> None:
-    if entry.kind == "dmaot":
-        from .. import dmaot
-
-        dmaot.write_random_checkpoint(entry.model, str(path), seed=seed)
-    elif entry.kind == "hqsam":
-        from ..refine import hqsam
-
-        hqsam.write_random_checkpoint(entry.model, str(path), seed=seed)
-    else:  # pragma: no cover - registry entries are checked by tests
-        raise UserError(f"registry entry {entry.filename} has unknown kind {entry.kind!r}")
-
-
-def init_random(directory: Path, entries: Optional[Sequence[Union[str, CheckpointEntry]]] = None, *, seed: int = 0,
-                force: bool = False) -> List[Path]:
-    """Write RANDOM checkpoints under the official names and record them in RANDOM_WEIGHTS.json.
-
-    ``entries``: registry entries, or file names / DMAOT model names / HQ-SAM sizes (default: all files).
-    """
-    if entries is None:
-        entries = list(ENTRIES)
-    entries = [e if isinstance(e, CheckpointEntry) else registry.REGISTRY[registry.names_for(e)] for e in entries]
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    manifest = registry.read_random_manifest(directory)
-    # refuse to overwrite real checkpoints before writing anything
-    for entry in entries:
-        path = directory / entry.filename
-        if path.exists() and entry.filename not in manifest and not force:
-            raise UserError(
-                f"{path} exists and is not a random checkpoint (not in {RANDOM_MANIFEST}); "
-                f"refusing to overwrite it with RANDOM weights (use --force)"
-            )
-    written: List[Path] = []
-    for entry in entries:
-        path = directory / entry.filename
-        tmp = directory / (entry.filename + ".random-tmp")
-        logger.warning("writing RANDOM weights for %s (%s) to %s", entry.model, entry.kind, path)
-        try:
-            _write_random(entry, tmp, seed)
-            os.replace(tmp, path)
-        except BaseException:
-            if tmp.exists():
-                tmp.unlink()
-            raise
-        for stale in (path.with_name(path.name + registry.VERIFIED_SUFFIX),):
-            if stale.exists():
-                stale.unlink()
-        manifest[entry.filename] = {
-            "kind": entry.kind,
-            "model": entry.model,
-            "seed": seed,
-            "size": path.stat().st_size,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }
-        registry.write_random_manifest(directory, manifest)
-        written.append(path)
-    return written
-
-
-def _supported_by_dmaot(entries: List[CheckpointEntry]) -> List[CheckpointEntry]:
-    """Drop DMAOT entries whose architecture the installed DMAOT code does not build (default set only)."""
-    try:
-        from .. import dmaot
-
-        known = set(getattr(dmaot, "MODEL_NAMES", ()) or ())
-    except ImportError:
-        return entries
-    if not known:
-        return entries
-    kept = [e for e in entries if e.kind != "dmaot" or e.model in known]
-    skipped = [e.filename for e in entries if e not in kept]
-    if skipped:
-        logger.warning("skipping %s: model(s) not built by vots_tracker.dmaot", ", ".join(skipped))
-    return kept
-
-
 def cmd_init_random(args: argparse.Namespace) -> int:
     entries = _entries(args.names, default=list(ENTRIES))
     if not args.names:
-        entries = _supported_by_dmaot(entries)
-    if not args.names and any(e.filename == "sam_hq_vit_h.pth" for e in entries):
         logger.warning("no NAME given: writing RANDOM weights for all %d registry files; this takes several GB "
-                       "(sam_hq_vit_h.pth alone is about 2.5 GB). Name files to restrict, e.g. "
-                       "`init-random DIR deaott vit_tiny`", len(entries))
+                       "(%s alone is %s). Name files to restrict, e.g. `init-random DIR deaott vit_tiny`",
+                       len(entries), _LARGEST.filename, _human(_LARGEST.size))
     paths = init_random(Path(args.directory).expanduser(), entries, seed=args.seed, force=args.force)
     for path in paths:
         print(f"RANDOM {path}")
@@ -279,6 +194,7 @@ def cmd_init_random(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """The ``weights`` subcommands and their flags: one declaration after another, kept together."""
     parser = subparsers.add_parser(
         "weights",
         help="list, download, verify checkpoints; write RANDOM test checkpoints",
@@ -300,7 +216,7 @@ def register(subparsers) -> None:
         "download", help="download checkpoints (resumable), verify them, put them in the weights folder",
         description="Download checkpoint files. NAME is a file name (see `list`), a DMAOT model name "
         "(e.g. deaott, swinb_dm_deaotl) or an HQ-SAM size (vit_tiny ... vit_h). Without NAME: the default "
-        "tracker's files (the VOTS DMAOT checkpoint and sam_hq_vit_h.pth). Interrupted downloads resume "
+        f"tracker's files ({', '.join(_default_files())}). Interrupted downloads resume "
         "from <name>.part.",
     )
     p.add_argument("names", nargs="*", metavar="NAME")
@@ -331,8 +247,8 @@ def register(subparsers) -> None:
         description="Write RANDOMLY INITIALISED checkpoints in the official formats under the official file "
         "names into DIR, and list them in DIR/RANDOM_WEIGHTS.json. The tracker runs with them but its output "
         "is meaningless: for plumbing tests, CI and benchmarks of speed/memory only. Loading a listed file "
-        "logs a RANDOM-weights warning. Without NAME: all registry files (several GB; sam_hq_vit_h.pth alone "
-        "is about 2.5 GB).",
+        f"logs a RANDOM-weights warning. Without NAME: all registry files (several GB; {_LARGEST.filename} alone "
+        f"is {_human(_LARGEST.size)}).",
     )
     p.add_argument("directory", metavar="DIR", help="folder to write the RANDOM checkpoints into")
     p.add_argument("names", nargs="*", metavar="NAME",

@@ -7,15 +7,9 @@ in the weights folder, verifies it once (the result is cached in a sidecar
 ``<file>.verified``) and warns loudly when the file holds RANDOM weights written
 by ``vots-tracker weights init-random``.
 
-Sources of the facts below:
-
-* HQ-SAM: Hugging Face repository ``lkeab/hq-sam``; sizes and sha256 are those of
-  the Git LFS pointers in the upload commits (8a94b5e vit_b, 519b37f vit_l,
-  67ab824 vit_h, a3a77cd vit_tiny).
-* DeAOT / AOT: ``MODEL_ZOO.md`` of yoxu515/aot-benchmark (Google Drive file ids,
-  PRE_YTB_DAV stage). Google Drive publishes neither sizes nor hashes: unknown.
-* DMAOT (VOTS 2023 winner): the Google Drive id published with the DMAOT code.
-  Size and hash unknown.
+The entries come from the model tables, where each model family lists its official
+files and their sources: ``dmaot.specs`` (DMAOT / DeAOT / AOT) and ``refine.sam_specs``
+(HQ-SAM). Adding a family means adding its table to ``FAMILY_FILES`` below.
 """
 
 from __future__ import annotations
@@ -24,13 +18,16 @@ import hashlib
 import json
 import logging
 import os
-import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
+from ..checkpoint_files import CheckpointEntry
+from ..config import ConfigError
+from ..dmaot import specs as dmaot_specs
 from ..errors import UserError
+from ..staging import write_text_atomic
+from ..refine import sam_specs
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +36,15 @@ RANDOM_MANIFEST = "RANDOM_WEIGHTS.json"
 VERIFIED_SUFFIX = ".verified"
 PART_SUFFIX = ".part"
 
-HF_BASE = "https://huggingface.co/lkeab/hq-sam/resolve/main/"
-
 
 # --------------------------------------------------------------------------- errors
-
-
-try:  # ConfigError-like errors for unknown names (the lead's config module defines ConfigError)
-    from ..config import ConfigError as _ConfigError
-except Exception:  # pragma: no cover - config.py always exists in the package
-    class _ConfigError(ValueError):  # type: ignore[no-redef]
-        pass
 
 
 class CheckpointError(UserError):
     """A checkpoint problem the user can fix (message is one line naming file and fix)."""
 
 
-class UnknownCheckpointError(CheckpointError, _ConfigError):
+class UnknownCheckpointError(CheckpointError, ConfigError):
     """An unknown model name, HQ-SAM size or checkpoint name."""
 
 
@@ -79,90 +67,11 @@ class CheckpointVerificationError(CheckpointError):
 
 # --------------------------------------------------------------------------- entries
 
-
-@dataclass(frozen=True)
-class CheckpointEntry:
-    filename: str
-    kind: str  # 'dmaot' | 'hqsam'
-    model: str  # architecture name understood by the kind's write_random_checkpoint
-    urls: Tuple[str, ...]
-    size: Optional[int] = None
-    sha256: Optional[str] = None
-    description: str = ""
-    gdrive_id: Optional[str] = None
-
-    @property
-    def url(self) -> str:
-        return self.urls[0]
-
-    @property
-    def page(self) -> str:
-        """A URL a human can open in a browser to get the file."""
-        if self.gdrive_id:
-            return f"https://drive.google.com/file/d/{self.gdrive_id}/view"
-        return self.urls[0]
-
-
-def _gdrive_urls(file_id: str) -> Tuple[str, ...]:
-    return (
-        f"https://drive.google.com/uc?export=download&id={file_id}",
-        f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t",
-    )
-
-
-def _hqsam(size: str, nbytes: int, sha: str, desc: str) -> CheckpointEntry:
-    name = f"sam_hq_{size}.pth"
-    return CheckpointEntry(name, "hqsam", size, (HF_BASE + name,), nbytes, sha, desc)
-
-
-def _gdrive(name: str, model: str, file_id: str, desc: str) -> CheckpointEntry:
-    return CheckpointEntry(name, "dmaot", model, _gdrive_urls(file_id), None, None, desc, file_id)
-
-
-VOTS_DMAOT_FILE = "SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth"
-
-ENTRIES: Tuple[CheckpointEntry, ...] = (
-    # HQ-SAM (Hugging Face lkeab/hq-sam, Git LFS pointer sizes/sha256)
-    _hqsam("vit_tiny", 42526881, "0f32c075ccdd870ae54db2f7630e7a0878ede5a2b06d05d6fe02c65a82fb7196",
-           "Light HQ-SAM (TinyViT encoder)"),
-    _hqsam("vit_b", 379335069, "14a9d662cd6f5a9c2dba6d40ab0058d88d287e4a18fd6fdc6ad5fb1a3fdeaa57",
-           "HQ-SAM ViT-B"),
-    _hqsam("vit_l", 1254865805, "e1a6c385d62bf005ded91a54d5ec55c985cfc4103ef89c08d90f39f04934c343",
-           "HQ-SAM ViT-L"),
-    _hqsam("vit_h", 2570940653, "a7ac14a085326d9fa6199c8c698c4f0e7280afdbb974d2c4660ec60877b45e35",
-           "HQ-SAM ViT-H"),
-    # DMAOT / VOTS 2023 winning entry
-    _gdrive(VOTS_DMAOT_FILE, "swinb_deaotl", "1KTJdR354BtFEGTrA_a4fcKUUHe2woxtn",
-            "SwinB-DeAOTL trained on YTB+DAVIS+VIPSeg+MOSE+OVIS+LaSOT+GOT-10k (DMAOT, VOTS 2023)"),
-    # DeAOT, PRE_YTB_DAV stage (aot-benchmark MODEL_ZOO.md)
-    _gdrive("DeAOTT_PRE_YTB_DAV.pth", "deaott", "1ThWIZQS03cYWx1EKNN8MIMnJS5eRowzr", "DeAOT-T"),
-    _gdrive("DeAOTS_PRE_YTB_DAV.pth", "deaots", "1YwIAV5tBtn5spSFxKLBQBEQGwPHyQlHi", "DeAOT-S"),
-    _gdrive("DeAOTB_PRE_YTB_DAV.pth", "deaotb", "1BHxsonnvJXylqHlZ1zJHHc-ymKyq-CFf", "DeAOT-B"),
-    _gdrive("DeAOTL_PRE_YTB_DAV.pth", "deaotl", "18elNz_wi9JyVBcIUYKhRdL08MA-FqHD5", "DeAOT-L"),
-    _gdrive("R50_DeAOTL_PRE_YTB_DAV.pth", "r50_deaotl", "1QoChMkTVxdYZ_eBlZhK2acq9KMQZccPJ", "ResNet-50 DeAOT-L"),
-    _gdrive("SwinB_DeAOTL_PRE_YTB_DAV.pth", "swinb_deaotl", "1g4E-F0RPOx9Nd6J7tU9AE1TjsouL4oZq",
-            "Swin-B DeAOT-L (YTB+DAVIS only; the VOTS file is the default for swinb_*deaotl)"),
-    # AOT, PRE_YTB_DAV stage (aot-benchmark MODEL_ZOO.md)
-    _gdrive("AOTT_PRE_YTB_DAV.pth", "aott", "1owPmwV4owd_ll6GuilzklqTyAd0ZvbCu", "AOT-T"),
-    _gdrive("AOTS_PRE_YTB_DAV.pth", "aots", "1beU5E6Mdnr_pPrgjWvdWurKAIwJSz1xf", "AOT-S"),
-    _gdrive("AOTB_PRE_YTB_DAV.pth", "aotb", "1hH-GOn4GAxHkV8ARcQzsUy8Ax6ndot-A", "AOT-B"),
-    _gdrive("AOTL_PRE_YTB_DAV.pth", "aotl", "1L1N2hkSPqrwGgnW9GyFHuG59_EYYfTG4", "AOT-L"),
-    _gdrive("R50_AOTL_PRE_YTB_DAV.pth", "r50_aotl", "1qJDYn3Ibpquu4ffYoQmVjg1YCbr2JQep", "ResNet-50 AOT-L"),
-    _gdrive("SwinB_AOTL_PRE_YTB_DAV.pth", "swinb_aotl", "192jCGQZdnuTsvX-CVra-KVZl2q1ZR0vW", "Swin-B AOT-L"),
-)
-
+# Each model family's official files, from its model table (order: `weights list`).
+FAMILY_FILES: Tuple[Tuple[CheckpointEntry, ...], ...] = (sam_specs.CHECKPOINT_FILES, dmaot_specs.CHECKPOINT_FILES)
+ENTRIES: Tuple[CheckpointEntry, ...] = tuple(entry for family in FAMILY_FILES for entry in family)
 REGISTRY: Dict[str, CheckpointEntry] = {e.filename: e for e in ENTRIES}
-
-# model name (without the dm_ prefix) -> official file
-_DMAOT_DEFAULT_FILES: Dict[str, str] = {}
-for _e in ENTRIES:
-    if _e.kind == "dmaot" and _e.model not in _DMAOT_DEFAULT_FILES:
-        _DMAOT_DEFAULT_FILES[_e.model] = _e.filename
-_DMAOT_DEFAULT_FILES["swinb_deaotl"] = VOTS_DMAOT_FILE
-
-_MODEL_RE = re.compile(r"^(?:(?P<backbone>mobilenetv2|r50|swinb)_)?(?P<dm>dm_)?(?P<arch>(?:de)?aot[tsbl])$")
-
-SAM_SIZES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
+VOTS_DMAOT_FILE = dmaot_specs.VOTS_DMAOT_FILE.filename
 
 
 def get_entry(name: str) -> CheckpointEntry:
@@ -175,32 +84,24 @@ def get_entry(name: str) -> CheckpointEntry:
 
 
 def default_dmaot_checkpoint(model_name: str) -> str:
-    """Official checkpoint file for a DMAOT/DeAOT/AOT model name (DM variants share the base file)."""
-    match = _MODEL_RE.match(str(model_name).strip().lower())
-    key = None
-    if match:
-        backbone = match.group("backbone")
-        key = match.group("arch") if backbone in (None, "mobilenetv2") else f"{backbone}_{match.group('arch')}"
-    if key is None or key not in _DMAOT_DEFAULT_FILES:
-        known = sorted(set(_DMAOT_DEFAULT_FILES) | {f"swinb_dm_deaotl", "dm_deaott"})
-        raise UnknownCheckpointError(
-            f"no official checkpoint for model {model_name!r}: expected [<backbone>_][dm_]<arch> "
-            f"with an official file, e.g. {', '.join(known)} (or pass a checkpoint path)"
-        )
-    return _DMAOT_DEFAULT_FILES[key]
+    """Official checkpoint file of a DMAOT/DeAOT/AOT model name (DM variants share the plain model's file)."""
+    try:
+        return dmaot_specs.get_spec(str(model_name)).checkpoint.filename
+    except ValueError as error:
+        raise UnknownCheckpointError(f"no official checkpoint: {error} (or pass a checkpoint path)") from None
 
 
 def default_sam_checkpoint(size: str) -> str:
-    if size not in SAM_SIZES:
-        raise UnknownCheckpointError(f"unknown HQ-SAM size {size!r}; expected one of {', '.join(SAM_SIZES)}")
-    return f"sam_hq_{size}.pth"
+    if size not in sam_specs.DEFAULT_CHECKPOINTS:
+        raise UnknownCheckpointError(f"unknown HQ-SAM size {size!r}; expected one of {', '.join(sam_specs.SIZES)}")
+    return sam_specs.DEFAULT_CHECKPOINTS[size].filename
 
 
 def names_for(spec: str) -> str:
     """Map a file name, a DMAOT model name or an HQ-SAM size to a registry file name."""
     if spec in REGISTRY:
         return spec
-    if spec in SAM_SIZES:
+    if spec in sam_specs.DEFAULT_CHECKPOINTS:
         return default_sam_checkpoint(spec)
     try:
         return default_dmaot_checkpoint(spec)
@@ -274,12 +175,7 @@ def write_random_manifest(directory: Union[str, Path], files: Dict[str, dict]) -
         "tracking results with them are meaningless.",
         "files": dict(sorted(files.items())),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 def is_random(path: Union[str, Path]) -> bool:
@@ -340,10 +236,7 @@ def record_sha256(path: Union[str, Path], sha: str) -> None:
     path = Path(path)
     try:
         st = path.stat()
-        tmp = _sidecar(path).with_name(_sidecar(path).name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}, handle)
-        os.replace(tmp, _sidecar(path))
+        write_text_atomic(_sidecar(path), json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}))
     except OSError as exc:  # read-only weights folder: just hash again next time
         logger.debug("cannot write %s: %s", _sidecar(path), exc)
 
