@@ -97,6 +97,8 @@ class TrackerConfig:
             raise ConfigError(f"sam must be one of {', '.join(SAM_SIZES)}, got {self.sam!r}")
         if self.prompt not in PROMPTS:
             raise ConfigError(f"prompt must be one of {', '.join(PROMPTS)}, got {self.prompt!r}")
+        if self.gate is False:  # YAML 1.1 reads a bare `gate: off` as false
+            self.gate = "off"
         if self.gate not in GATES:
             raise ConfigError(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if str(self.proposals) not in PROPOSAL_MODES:

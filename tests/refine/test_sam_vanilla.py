@@ -92,3 +92,31 @@ def test_config_knows_the_vanilla_sizes_and_their_files():
         make_config("hqsam_gate", sam="sam_vit_b", proposals="hq")
     off = make_config("hqsam_gate", sam="sam_vit_b", gate="off", tau=1.0)
     assert off.refine  # gate off ignores tau
+
+
+def test_gate_off_reports_sams_first_mask_for_every_present_object(small_vit_b, tmp_path):
+    from synthetic import moving_blobs
+    from vots_tracker.config import make_config
+    from vots_tracker.session import Tracker
+    from vots_tracker.weights.random_init import init_random
+
+    init_random(tmp_path, ["deaott", "sam_vit_b"])  # the small ViT under sam_vit_b's name, listed as random
+    config = make_config("sam_b", model="deaott", long_max=3, long_gap=4, max_edge=320, threads=2, device="cpu",
+                         resolve_overlaps=False, weights_dir=str(tmp_path))
+    tracker = Tracker.from_config(config)
+    clip = moving_blobs(frames=3)
+    with tracker.new_session() as session:
+        for t, (frame, masks) in enumerate(clip):
+            output = session.step(frame, masks if t == 0 else None)
+            if t == 0:
+                continue
+            labels = session.propagator.label_map
+            present = [i for i in output if (labels == i).any()]
+            assert present, "DMAOT lost every object: the test would prove little"
+            boxes = np.stack([clip_box(mask_box(labels == i), *labels.shape) for i in present])
+            with torch.inference_mode():
+                expected = tracker.refiner.propose(tracker.refiner.embed(frame), boxes).masks[:, 0]
+            for n, object_id in enumerate(present):
+                report = session.reports[object_id]
+                assert report.accepted and report.proposal == "sam1"
+                np.testing.assert_array_equal(output[object_id], expected[n])
