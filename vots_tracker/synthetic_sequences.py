@@ -180,14 +180,13 @@ def generate_dataset(
     """Write ``count`` synthetic sequences and ``list.txt`` into ``directory``; return their names."""
     check_synthetic_args(count, length, size, objects)
     directory.mkdir(parents=True, exist_ok=True)
-    names = []
-    for k in range(count):
-        name = f"synthetic-{k + 1:02d}"
-        # Every sequence has one late object when it has more than one object.
-        generate_sequence(directory / name, length, size, objects, late_objects=1, seed=seed + k)
-        names.append(name)
+    names = [f"synthetic-{k + 1:02d}" for k in range(count)]
+    # The manifest first: sequences left by a run stopped half-way are still known as ours.
     manifest = {"sequences": names, "frames": length, "size": list(size), "objects": objects, "seed": seed}
     write_text_atomic(directory / SYNTHETIC_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    for k, name in enumerate(names):
+        # Every sequence has one late object when it has more than one object.
+        generate_sequence(directory / name, length, size, objects, late_objects=1, seed=seed + k)
     write_text_atomic(directory / "list.txt", "".join(f"{n}\n" for n in names))
     return names
 

@@ -47,7 +47,7 @@ def init_random_weights(weights_dir: Path, names: Sequence[str] = SMOKE_WEIGHTS)
     The files are written by ``weights init-random``'s own function, which records them
     in RANDOM_WEIGHTS.json.
     """
-    from .weights.cli import init_random
+    from .weights.random_init import init_random
 
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
