@@ -47,7 +47,7 @@ CASES = [  # (model, objects on frame 0, objects added on ADD_AT, long-term fram
     ("dm_deaott", 10, 2, UNCAPPED, FRAME_SIZE, 1040),  # the added objects open a second identity group
     ("swinb_dm_deaotl", 10, 2, 3, FRAME_SIZE, 1040),  # the VOTS model with 12 objects, evictions and a second group
     ("deaott", 1, 1, UNCAPPED, (150, 230), 1040),  # stride snapping: processed at 144x224
-    ("swinb_dm_deaotl", 2, 1, 3, FRAME_SIZE, 200),  # longest edge capped below the frame: 128x208
+    ("dm_deaott", 2, 1, UNCAPPED, FRAME_SIZE, 200),  # longest edge capped below the frame: 128x208
 ]
 
 
