@@ -72,7 +72,7 @@ def track(tracker, clip):
 def test_original_preset_makes_the_runner_decisions(tracker):
     from segment_anything_hq import SamPredictor
 
-    clip = moving_blobs(frames=4, objects=3)
+    clip = moving_blobs(frames=3, objects=3)
     clip[0][1][4] = np.zeros_like(clip[0][1][1])  # a tiny fourth object: where smoothing matters most
     clip[0][1][4][5:7, 150:152] = True
     dmaot_alone = track(variant(tracker, sam="none"), clip)
