@@ -32,9 +32,10 @@ test: $(TEST_INSTALLED)
 smoke: $(INSTALLED)
 	$(VENV)/bin/vots-tracker smoke
 
-## make evaluate: the main job (official weights, VOTS2024 workspace, vot evaluate + pack)
+## make evaluate: the main job (official weights, VOTS2024 workspace, every sequence as a Ray task, pack)
+## e.g. make evaluate EVALUATE_ARGS="--workers 2 --tracker hqsam_gate_light"
 evaluate: $(INSTALLED)
-	$(VENV)/bin/vots-tracker evaluate
+	$(VENV)/bin/vots-tracker evaluate $(EVALUATE_ARGS)
 
 clean:
 	rm -rf $(VENV) smoke-workspace build *.egg-info

@@ -69,6 +69,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    if argv is None and args.command == "track":  # started from a shell: glibc settings need a restart
+        from .malloc_env import restart_with_tunables
+
+        restart_with_tunables(sys.argv[1:])
     if args.command != "serve":
         setup_logging(getattr(args, "log_level", None) or "INFO")
         stop_signals.install()  # SIGTERM/SIGHUP clean up staged output like Ctrl-C

@@ -74,7 +74,7 @@ class TrackerConfig:
     redetect: bool = False
     """Re-detect lost objects with a Kalman-predicted box prompt, under a stricter acceptance rule."""
     parallel_embedding: bool = True
-    """Compute the HQ-SAM image embedding concurrently with DMAOT propagation."""
+    """Compute the HQ-SAM image embedding concurrently with DMAOT propagation (on a CPU only with more than one thread)."""
 
     # --- runtime ---
     device: str = "auto"

@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from . import toolkit
 from . import workspace as wsmod
 from .data_files import ROOT_TRACKERS_INI
+from .distributed import DEFAULT_RETRIES
 from .synthetic_sequences import check_synthetic_args
 from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
 from .components import required_checkpoints
@@ -224,50 +225,56 @@ def tracker_config(tracker: str, root_trackers: Path = ROOT_TRACKERS_INI):
 
 def run_evaluate(
     workspace: os.PathLike = DEFAULT_WORKSPACE,
-    tracker: str = DEFAULT_TRACKER,
+    trackers: Sequence[str] = (DEFAULT_TRACKER,),
     weights_dir: Optional[os.PathLike] = None,
     force: bool = False,
     echo: bool = True,
+    workers: Optional[int] = None,
+    ray_address: Optional[str] = None,
+    gpus_per_task: Optional[float] = None,
+    cpus_per_task: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> int:
-    """Official checkpoints, a VOTS2024 workspace, ``vot evaluate``, completeness check, ``vot pack``."""
-    from .weights.registry import default_weights_dir
+    """Checkpoints, workspace, every sequence as a Ray task (:mod:`.evaluate_tasks`), completeness, analysis, pack.
 
-    config = tracker_config(tracker)
-    folder = Path(weights_dir or config.weights_dir or default_weights_dir()).expanduser().resolve()
-    names = required_checkpoints(config)
-    _out(f"tracker: {tracker} (checkpoints: {', '.join(names)}; weights: {folder})")
-    for path in ensure_checkpoints(names, folder):
-        _out(f"checkpoint: {path}")
+    Trackers of the repository's trackers.ini get their official checkpoints downloaded and
+    verified and the workspace refreshed for them (today's challenge run). Trackers that only
+    the workspace's trackers.ini defines (e.g. the smoke entries of a synthetic workspace)
+    use the workspace as it is. Returns 1 if any sequence failed or any result is missing.
+    """
+    from . import evaluate_job, evaluate_tasks
 
     ws = Path(workspace).expanduser().resolve()
-    stack = None
-    if (ws / "config.yaml").is_file():
-        import yaml
-
-        with open(ws / "config.yaml", "r", encoding="utf-8") as handle:
-            stack = (yaml.safe_load(handle) or {}).get("stack")
-    # (re)write config.yaml and trackers.ini; sequences and results are kept
-    wsmod.init_workspace(ws, stack=stack, weights_dir=folder, force=True)
+    trackers = list(dict.fromkeys([trackers] if isinstance(trackers, str) else trackers))
+    checkpoints = evaluate_job.prepare_evaluation(ws, trackers, weights_dir)
     _out(f"workspace: {ws}")
     wsmod.download_sequences(ws)
     toolkit.set_numba_cache(ws)
 
-    # --persist: a sequence on which the tracker fails does not stop the others; the
-    # completeness check below lists it and a re-run fills just the gaps.
-    args = ["evaluate", "--workspace", str(ws), "--persist", tracker] + (["--force"] if force else [])
-    run = toolkit.run_vot(args, ws, f"evaluate-{tracker}", echo=echo)
-    problems = toolkit.check_results(ws, tracker)
-    if problems:
+    summary, complete = evaluate_tasks.evaluate(
+        ws, trackers, force=force, address=ray_address, workers=workers, cpus_per_task=cpus_per_task,
+        gpus_per_task=gpus_per_task, retries=DEFAULT_RETRIES if retries is None else retries,
+        required_paths=checkpoints,
+    )
+    _out(f"sequences: {complete} already complete, {len(summary.outcomes)} run")
+    for line in summary.lines():
+        _out(line)
+    finished = []
+    for tracker in trackers:
+        problems = toolkit.check_results(ws, tracker)
         for problem in problems[:50]:
             _out(f"missing: {problem}")
         if len(problems) > 50:
             _out(f"missing: ... and {len(problems) - 50} more")
-        raise toolkit.ToolkitError(
-            f"results of {tracker} are incomplete ({len(problems)} problem(s); {_summary(run.log)}); "
-            f"rerun `vots-tracker evaluate` to fill the gaps; log: {run.log}"
-        )
-    _out(f"evaluate {tracker}: ok, results complete ({run.seconds:.0f} s)")
-    _out(f"pack {tracker}: {pack(ws, tracker, echo=echo)}")
+        if problems:
+            _out(f"evaluate {tracker}: INCOMPLETE ({len(problems)} problem(s)); rerun to compute only what is missing")
+        else:
+            _out(f"evaluate {tracker}: ok, results complete")
+            finished.append(tracker)
+    failures = evaluate_job.analyse_and_pack(ws, finished, echo) + len(trackers) - len(finished)
+    if failures or summary.failed:
+        _out(f"evaluate: FAILED; tracker logs under {ws / 'logs'}, task logs under {ws / evaluate_tasks.TASK_LOG_DIR}")
+        return 1
     return 0
 
 
@@ -303,19 +310,37 @@ def register(subparsers) -> None:
 
     evaluate = subparsers.add_parser(
         "evaluate",
-        help="the main job: official weights, VOTS2024 workspace, vot evaluate, completeness check, vot pack",
+        help="the main job: official weights, VOTS2024 workspace, every sequence as a Ray task, completeness "
+        "check, vot analysis, vot pack",
         description=(
-            "Download and verify the official checkpoints of the tracker's preset, initialise a VOTS2024 "
+            "Download and verify the official checkpoints of the trackers' presets, initialise a VOTS2024 "
             "workspace from workspace_template/ (sequences are downloaded by the toolkit: online only), run "
-            "vot evaluate, check that every sequence and object has results, and run vot pack. Offline, it "
-            "stops at the first missing download with a message naming the file, its URL and where to put it."
+            "every (tracker, experiment, sequence) as one Ray task through the toolkit's own runner (local Ray "
+            "by default, or an existing cluster), check that every sequence and object has results, then "
+            "vot analysis (prints Q where the stack defines it) and vot pack. Complete sequences are skipped "
+            "(--force re-runs them); failed ones are retried, then named with their tracker log; the exit code "
+            "is non-zero if any failed. Offline, it stops at the first missing checkpoint download with a "
+            "message naming the file, its URL and where to put it."
         ),
     )
     evaluate.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR",
                           help=f"workspace folder [{DEFAULT_WORKSPACE}]")
-    evaluate.add_argument("--tracker", default=DEFAULT_TRACKER, help=f"trackers.ini entry [{DEFAULT_TRACKER}]")
+    evaluate.add_argument("--tracker", dest="trackers", nargs="+", action="extend", metavar="NAME",
+                          help=f"trackers.ini entries (several allowed) [{DEFAULT_TRACKER}]")
     evaluate.add_argument("--weights-dir", default=None, metavar="DIR",
                           help="checkpoint folder [$VOTS_TRACKER_WEIGHTS or the user cache dir]")
+    where = evaluate.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local Ray: sequences run at once [one per visible GPU; 1 without GPUs]")
+    where.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="join an existing Ray cluster: auto or HOST:PORT (e.g. started by examples/slurm/)")
+    evaluate.add_argument("--gpus-per-task", type=float, default=None, metavar="F",
+                          help="GPUs per sequence, fractions share a GPU [1 where GPUs exist, else 0]")
+    evaluate.add_argument("--cpus-per-task", type=float, default=None, metavar="C",
+                          help="CPUs per sequence; also the tracker's torch threads (OMP_NUM_THREADS) "
+                          "[the CPUs shared evenly between the sequences that run at once]")
+    evaluate.add_argument("--retries", type=int, default=None, metavar="R",
+                          help=f"re-runs of a sequence whose tracker or worker failed [{DEFAULT_RETRIES}]")
     evaluate.add_argument("--force", action="store_true", help="re-run sequences that already have results")
     evaluate.add_argument("--quiet", action="store_true", help="do not copy the toolkit's output to stderr")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -336,4 +361,8 @@ def _cmd_smoke(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    return run_evaluate(args.workspace, args.tracker, args.weights_dir, force=args.force, echo=not args.quiet)
+    return run_evaluate(
+        args.workspace, args.trackers or [DEFAULT_TRACKER], args.weights_dir, force=args.force, echo=not args.quiet,
+        workers=args.workers, ray_address=args.ray_address, gpus_per_task=args.gpus_per_task,
+        cpus_per_task=args.cpus_per_task, retries=args.retries,
+    )

@@ -128,6 +128,14 @@ class Tracker:
         return TrackingSession(self)
 
 
+def _overlap_pays(device) -> bool:
+    """On a CPU held to one thread the overlap only adds a second busy thread: about 20% more
+    CPU time and no reliable gain in wall time (BENCHMARKS.md), so it runs sequentially there."""
+    import torch
+
+    return device.type == "cuda" or torch.get_num_threads() > 1
+
+
 class TrackingSession:
     """One sequence: objects in arrival order, DMAOT memory, refinement state."""
 
@@ -144,7 +152,7 @@ class TrackingSession:
             self.refinement = RefinementSession(tracker.refiner, tracker.options.refine)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
-        if self.refinement is not None and self.config.parallel_embedding:
+        if self.refinement is not None and self.config.parallel_embedding and _overlap_pays(tracker.refiner.device):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hqsam-embed")
             device = tracker.refiner.device
             if device.type == "cuda":

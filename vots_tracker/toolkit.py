@@ -235,52 +235,59 @@ def check_results(workspace, tracker: str) -> List[str]:
     for objects that appear later, so that frame says nothing about arrival.)
     ``workspace`` is a path or an already loaded toolkit Workspace.
     """
-    from vot.tracker import Trajectory
-
     ws = load_workspace(workspace) if isinstance(workspace, (str, os.PathLike)) else workspace
+    trk = resolve_tracker(ws, tracker)
+    if len(ws.dataset) == 0:
+        return [f"{ws.directory}: the workspace has no sequences"]
+    problems: List[str] = []
+    for experiment in ws.stack:
+        for sequence in experiment.transform(ws.dataset):
+            problems.extend(sequence_problems(experiment, trk, sequence))
+    return problems
+
+
+def resolve_tracker(ws, tracker: str):
+    """The toolkit Tracker ``tracker`` of a loaded workspace, resolved as ``vot evaluate`` does (UserError if unknown)."""
     try:
-        trk = ws.registry.resolve(tracker, storage=ws.storage.substorage("results"), skip_unknown=False)[0]
+        return ws.registry.resolve(tracker, storage=ws.storage.substorage("results"), skip_unknown=False)[0]
     except Exception as exc:
         raise UserError(
             f"tracker {tracker!r} is not in the workspace registry ({', '.join(ws.registry.identifiers())}): {exc}"
         ) from exc
 
+
+def sequence_problems(experiment, trk, sequence) -> List[str]:
+    """:func:`check_results` for one (experiment-transformed) sequence: empty when its results are complete."""
+    from vot.tracker import Trajectory
+
+    where = f"{trk.reference}/{experiment.identifier}/{sequence.name}"
+    try:
+        complete, _files, results = experiment.scan(trk, sequence)
+    except Exception as exc:  # corrupt folder etc.
+        return [f"{where}: cannot scan results ({type(exc).__name__}: {exc})"]
     problems: List[str] = []
-    if len(ws.dataset) == 0:
-        return [f"{ws.directory}: the workspace has no sequences"]
-    for experiment in ws.stack:
-        repetitions = int(getattr(experiment, "repetitions", 1) or 1)
-        for sequence in experiment.transform(ws.dataset):
-            where = f"{trk.reference}/{experiment.identifier}/{sequence.name}"
-            try:
-                complete, _files, results = experiment.scan(trk, sequence)
-            except Exception as exc:  # corrupt folder etc.
-                problems.append(f"{where}: cannot scan results ({type(exc).__name__}: {exc})")
+    repetitions = int(getattr(experiment, "repetitions", 1) or 1)
+    objects = list(sequence.objects())
+    multiobject = len(objects) > 1
+    for oid in objects:
+        prefix = f"{sequence.name}_{oid}" if multiobject else sequence.name
+        for rep in range(1, repetitions + 1):
+            name = f"{prefix}_{rep:03d}"
+            label = f"{where}: object {oid}" + (f" repetition {rep}" if repetitions > 1 else "")
+            if not Trajectory.exists(results, name):
+                if rep > 1 and _can_stop(experiment, trk, sequence):
+                    break  # deterministic tracker: the toolkit stops after 3 identical runs
+                problems.append(f"{label}: no result file ({name}.bin/.txt)")
                 continue
-            objects = list(sequence.objects())
-            multiobject = len(objects) > 1
-            for oid in objects:
-                prefix = f"{sequence.name}_{oid}" if multiobject else sequence.name
-                for rep in range(1, repetitions + 1):
-                    name = f"{prefix}_{rep:03d}"
-                    label = f"{where}: object {oid}" + (f" repetition {rep}" if repetitions > 1 else "")
-                    if not Trajectory.exists(results, name):
-                        if rep > 1 and _can_stop(experiment, trk, sequence):
-                            break  # deterministic tracker: the toolkit stops after 3 identical runs
-                        problems.append(f"{label}: no result file ({name}.bin/.txt)")
-                        continue
-                    try:
-                        trajectory = Trajectory.read(results, name)
-                    except Exception as exc:
-                        problems.append(f"{label}: unreadable result {name} ({type(exc).__name__}: {exc})")
-                        continue
-                    if len(trajectory) != len(sequence):
-                        problems.append(
-                            f"{label}: result {name} has {len(trajectory)} frames, the sequence has {len(sequence)}"
-                        )
-                        continue
-            if complete is False and not any(p.startswith(where) for p in problems):
-                problems.append(f"{where}: the toolkit reports the results as incomplete")
+            try:
+                trajectory = Trajectory.read(results, name)
+            except Exception as exc:
+                problems.append(f"{label}: unreadable result {name} ({type(exc).__name__}: {exc})")
+                continue
+            if len(trajectory) != len(sequence):
+                problems.append(f"{label}: result {name} has {len(trajectory)} frames, the sequence has {len(sequence)}")
+    if complete is False and not problems:
+        problems.append(f"{where}: the toolkit reports the results as incomplete")
     return problems
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..accel import upload
 from .engine import IdentityGroup
 from .models import DMAOTModel
 from .specs import MAX_OBJECTS_PER_GROUP
@@ -93,6 +94,8 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
 
 class Propagator:
     """Tracks the objects of one sequence; the model itself stays stateless and shareable."""
+
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
 
     def __init__(self, model: DMAOTModel, config: Optional[EngineConfig] = None, device=None) -> None:
         self.model = model
@@ -275,7 +278,7 @@ class Propagator:
             self._warned_size = True
         if rgb.shape[:2] != self._size:
             rgb = cv2.resize(rgb, (self._size[1], self._size[0]), interpolation=cv2.INTER_CUBIC)
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None]
+        x = upload(rgb, self.device, self.pinned_uploads).permute(2, 0, 1)[None]  # uint8: a quarter of float32
         return ((x.double() / 255.0 - self._mean) / self._std).float()
 
     def _upsample(self, logits: torch.Tensor, size) -> torch.Tensor:

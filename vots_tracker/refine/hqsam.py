@@ -34,6 +34,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from ..accel import upload
 from ..errors import UserError
 from ..staging import staged_file
 from .prompts import interior_point, mask_logits
@@ -152,6 +153,8 @@ class Proposals:
 class HQSamRefiner:
     """A loaded HQ-SAM (or vanilla SAM) and how to prompt it; holds no per-sequence state."""
 
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
+
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
                  proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):
         """Options as ``components.component_options`` maps them from a validated TrackerConfig."""
@@ -178,7 +181,7 @@ class HQSamRefiner:
     def embed(self, frame: np.ndarray) -> FrameEmbedding:
         """Image embedding of an HxWx3 uint8 RGB frame (safe to run in a worker thread)."""
         resized = self.transform.apply_image(frame)  # the predictor's own resize, for identical numbers
-        image = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
+        image = upload(resized, self.device, self.pinned_uploads).permute(2, 0, 1).contiguous()[None]
         decoder = self.model.mask_decoder
         with self._autocast():
             encoded = self.model.image_encoder(self.model.preprocess(image))

@@ -1,0 +1,79 @@
+"""Test-only fault injection and probes for TraX trackers and Ray tasks (not part of the package).
+
+A test trackers.ini ``command`` installs the hook before the tracker starts::
+
+    import vots_fault_hook; vots_fault_hook.install(); <start the tracker>
+
+It wraps the official ``trax.Server.wait`` and acts on environment variables (trackers.ini ``env_`` keys):
+
+* ``VOTS_TEST_KILL=SEQUENCE:K:MARKER``: on the K-th request (INITIALIZE is 1) of SEQUENCE, if
+  the file MARKER does not exist, create it and die with ``os._exit`` (so: once);
+* ``VOTS_TEST_FAIL=SEQUENCE``: die on the first request of SEQUENCE, every time;
+* ``VOTS_TEST_PROBE=DIR``: write the ``CUDA_VISIBLE_DEVICES`` and ``OMP_NUM_THREADS`` this process
+  sees to ``DIR/<sequence>.txt``.
+"""
+
+import os
+from pathlib import Path
+
+
+def _sequence(request) -> str:
+    import trax
+
+    image = (request.image or {}).get(trax.ImageChannel.COLOR)
+    return Path(image.path()).parents[1].name if image is not None else ""
+
+
+def install() -> None:
+    import trax
+
+    original = trax.Server.wait
+    seen = {"requests": 0}
+
+    def wait(self):
+        request = original(self)
+        if request.type not in (trax.TraxStatus.INITIALIZE, trax.TraxStatus.FRAME):
+            return request
+        seen["requests"] += 1
+        sequence = _sequence(request)
+        probe = os.environ.get("VOTS_TEST_PROBE")
+        if probe and seen["requests"] == 1:
+            Path(probe, f"{sequence}.txt").write_text(
+                f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')} {os.environ.get('OMP_NUM_THREADS', '<unset>')}\n"
+            )
+        if os.environ.get("VOTS_TEST_FAIL") == sequence:
+            os._exit(3)
+        kill = os.environ.get("VOTS_TEST_KILL")
+        if kill:
+            target, frame, marker = kill.split(":", 2)
+            if target == sequence and seen["requests"] == int(frame) and not os.path.exists(marker):
+                Path(marker).write_text("killed\n")
+                os._exit(9)
+        return request
+
+    trax.Server.wait = wait
+
+
+def die_once(payload):
+    """A task function for ``run_tasks``: the Ray worker process dies on the first call (marker file), then succeeds."""
+    marker, value = payload
+    if not os.path.exists(marker):
+        Path(marker).write_text("died\n")
+        os._exit(9)
+    return {"value": value}
+
+
+def run_sequence_dying_mid_write(task):
+    """``evaluate_tasks.run_sequence`` whose worker dies right after the toolkit wrote the first result file."""
+    from vot.tracker import Trajectory
+
+    from vots_tracker.evaluate_tasks import run_sequence
+
+    original = Trajectory.write
+
+    def write(self, results, name):
+        original(self, results, name)
+        os._exit(9)
+
+    Trajectory.write = write
+    return run_sequence(task)

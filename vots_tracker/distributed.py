@@ -1,0 +1,365 @@
+"""Run many independent tasks on Ray: local by default, or on an existing cluster.
+
+The generic half of ``vots-tracker evaluate``'s distributed runner (the toolkit half is
+:mod:`vots_tracker.evaluate_tasks`), usable by anything that splits work into
+picklable task descriptions::
+
+    with ray_session(address=None, workers=2, cpus_per_task=1) as resources:
+        check_nodes([workspace, weights_dir])
+        summary = run_tasks([Task("seq-a", payload_a, frames=120), ...], my_function, resources, retries=2)
+
+``my_function(payload)`` runs in a Ray worker and returns a dict; ``{"ok": False,
+"error": ..., "log": ...}`` marks a failure, anything else a success (its dict is kept in
+the outcome). A failure, an exception or a dead worker (killed process, lost node) is
+retried up to ``retries`` times, each retry a fresh Ray task; the remaining tasks always
+finish. Heaviest tasks (``frames``) run first. Progress: one tqdm bar on stderr
+(done/total, aggregate frames per second, ETA by frames), one INFO line per finished task.
+
+Threads: every task gets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to its CPU
+count (at least 1; what Ray itself does for a whole number of CPUs), inherited by any
+process the task starts. torch sizes its intra-op pool from ``OMP_NUM_THREADS``.
+GPUs: ``CUDA_VISIBLE_DEVICES`` is set to the GPU ids Ray assigned to the task (empty when
+it asked for none), so a task sees exactly its share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from .errors import UserError
+
+logger = logging.getLogger(__name__)
+
+#: Re-runs of a failed task (its function failed, raised, or its worker died).
+DEFAULT_RETRIES = 2
+#: Ray's object store only carries small task descriptions and outcomes here.
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Task:
+    key: str
+    """Unique, human-readable name (logs, summary)."""
+    payload: Any
+    """Argument of the task function (picklable)."""
+    frames: int = 0
+    """Work size: heaviest first; frames per second in the progress bar."""
+
+
+@dataclass
+class Resources:
+    cpus_per_task: float
+    gpus_per_task: float
+    concurrency: int
+    """How many tasks the cluster can run at once with these resources."""
+
+
+@dataclass
+class Outcome:
+    key: str
+    ok: bool
+    frames: int = 0
+    seconds: float = 0.0
+    worker: str = ""
+    attempts: int = 0
+    error: str = ""
+    log: Optional[str] = None
+    result: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    outcomes: List[Outcome]
+    retries: int = 0
+    worker_deaths: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> List[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def lines(self) -> List[str]:
+        """``key: value`` lines for the job's stdout."""
+        done = len(self.outcomes) - len(self.failed)
+        frames = sum(o.frames for o in self.outcomes if o.ok)
+        out = [
+            f"tasks: {len(self.outcomes)} run, {done} succeeded, {len(self.failed)} failed, "
+            f"{self.retries} retried, {self.worker_deaths} worker death(s), {frames} frames in {self.seconds:.0f} s"
+        ]
+        for o in self.failed:
+            out.append(f"failed: {o.key} after {o.attempts} attempt(s): {o.error}" + (f"; log: {o.log}" if o.log else ""))
+        return out
+
+
+# --------------------------------------------------------------------------------------
+# Ray session and resources
+# --------------------------------------------------------------------------------------
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:  # a runtime dependency; only a broken install lacks it
+        raise UserError(f"the distributed runner needs Ray (`pip install ray`): {exc}") from exc
+    return ray
+
+
+def local_gpu_count() -> int:
+    """GPUs this process may use (CUDA_VISIBLE_DEVICES respected)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+@contextlib.contextmanager
+def ray_session(
+    address: Optional[str] = None,
+    workers: Optional[int] = None,
+    cpus_per_task: Optional[float] = None,
+    gpus_per_task: Optional[float] = None,
+) -> Iterator[Resources]:
+    """Connect to Ray for the duration of the block and resolve the per-task resources.
+
+    ``address`` None: a local Ray instance with ``workers`` concurrent tasks (default one per
+    visible GPU, else 1), stopped at the end. ``address`` ``auto`` or ``HOST:PORT``: join that
+    cluster. An already initialised Ray (e.g. a test's) is used as is and left running.
+    Defaults: ``gpus_per_task`` 1 where GPUs exist, else 0; ``cpus_per_task`` the CPUs
+    shared evenly between the tasks that can run at once.
+    """
+    ray = _import_ray()
+    for name, value in (("--workers", workers), ("--cpus-per-task", cpus_per_task)):
+        if value is not None and value <= 0:
+            raise UserError(f"{name} must be > 0, got {value}")
+    if gpus_per_task is not None and gpus_per_task < 0:
+        raise UserError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
+    started = False
+    if ray.is_initialized():
+        logger.info("using the Ray instance already running in this process")
+    elif address:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+        started = True
+    else:
+        gpus = local_gpu_count()
+        per_gpu = gpus_per_task if gpus_per_task is not None else (1.0 if gpus else 0.0)
+        if per_gpu > gpus:
+            raise UserError(f"--gpus-per-task {per_gpu:g} but this machine has {gpus} visible GPU(s)")
+        workers = workers or (max(1, int(gpus // per_gpu)) if per_gpu else 1)
+        cpus = cpus_per_task or max(1, len(os.sched_getaffinity(0)) // workers)
+        ray.init(num_cpus=workers * cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
+        started = True
+        cpus_per_task, gpus_per_task = cpus, per_gpu
+    try:
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        yield _resolve_resources(nodes, cpus_per_task, gpus_per_task)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float], gpus: Optional[float]) -> Resources:
+    """Per-task resources from the alive nodes' resources (a task must fit on one node: never an unschedulable task)."""
+    nodes = [(float(n.get("CPU", 0)), float(n.get("GPU", 0))) for n in nodes]
+    most_cpus, most_gpus = max((c for c, _ in nodes), default=0.0), max((g for _, g in nodes), default=0.0)
+    if gpus is None:
+        gpus = 1.0 if most_gpus >= 1 else 0.0
+    if gpus > most_gpus:
+        raise UserError(f"--gpus-per-task {gpus:g} but no Ray node has more than {most_gpus:g} GPU(s)")
+    if cpus is None:  # the CPUs of a GPU node shared evenly between the tasks its GPUs can take
+        cpus = min((max(1.0, float(int(c // (g // gpus)))) for c, g in nodes if gpus and g >= gpus), default=1.0)
+    if cpus > most_cpus:
+        raise UserError(f"--cpus-per-task {cpus:g} but no Ray node has more than {most_cpus:g} CPU(s)")
+    concurrency = sum(min(int(c // cpus), int(g // gpus)) if gpus else int(c // cpus) for c, g in nodes)
+    return Resources(float(cpus), float(gpus), max(1, concurrency))
+
+
+# --------------------------------------------------------------------------------------
+# node check
+# --------------------------------------------------------------------------------------
+
+
+def _node_sees(paths: Sequence[str]) -> Dict[str, Any]:
+    return {"host": socket.gethostname(), "missing": [p for p in paths if not os.path.exists(p)]}
+
+
+def check_nodes(paths: Sequence[os.PathLike]) -> None:
+    """Every alive Ray node must see ``paths`` (shared filesystem); a UserError names the nodes that do not."""
+    ray = _import_ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    paths = [str(p) for p in paths]
+    probe = ray.remote(num_cpus=0, max_retries=0)(_node_sees)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = [
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths)
+        for n in nodes
+    ]
+    problems = []
+    for node, ref in zip(nodes, refs):
+        where = node.get("NodeManagerAddress", node["NodeID"][:8])
+        try:
+            seen = ray.get(ref, timeout=300)
+        except Exception as exc:  # e.g. vots_tracker not importable there
+            problems.append(f"node {where}: cannot run the check ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+            continue
+        if seen["missing"]:
+            problems.append(f"node {seen['host']} ({where}) does not see {', '.join(seen['missing'])}")
+    if problems:
+        raise UserError(
+            "; ".join(problems) + ": the workspace and the checkpoints must be on a filesystem every Ray node "
+            "mounts at the same path"
+        )
+    logger.info("all %d Ray node(s) see the workspace and the checkpoints", len(nodes))
+
+
+# --------------------------------------------------------------------------------------
+# running tasks
+# --------------------------------------------------------------------------------------
+
+
+def _execute(function: Callable[[Any], Dict[str, Any]], payload: Any, cpus: float, env: Dict[str, str]):
+    """The Ray task around ``function``: threads and GPUs from the task's resources, timing, worker name."""
+    import ray
+
+    gpu_ids = [str(i) for i in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+    os.environ.update(env)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+    threads = str(max(1, int(cpus)))
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
+    start = time.monotonic()
+    result = function(payload) or {}
+    worker = f"{socket.gethostname()}:{os.getpid()}" + (f" gpu {','.join(gpu_ids)}" if gpu_ids else "")
+    return dict(result, seconds=time.monotonic() - start, worker=worker)
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    function: Callable[[Any], Dict[str, Any]],
+    resources: Resources,
+    retries: int = DEFAULT_RETRIES,
+    env: Optional[Dict[str, str]] = None,
+    description: str = "tasks",
+) -> Summary:
+    """Run ``function(task.payload)`` for every task on the connected Ray cluster (see module docs).
+
+    ``env`` is set in the worker before each task (e.g. toolkit settings that a remote
+    node's environment lacks). KeyboardInterrupt cancels what is still running.
+    """
+    ray = _import_ray()
+    if retries < 0:
+        raise UserError(f"--retries must be >= 0, got {retries}")
+    remote = ray.remote(max_retries=0)(_execute).options(
+        num_cpus=resources.cpus_per_task, num_gpus=resources.gpus_per_task
+    )
+    env = dict(env or {})
+    ordered = sorted(tasks, key=lambda t: -t.frames)  # stable: equal sizes keep their order
+    attempts: Dict[str, int] = {t.key: 0 for t in ordered}
+    if len(attempts) != len(ordered):
+        raise ValueError("task keys must be unique")
+    outcomes: Dict[str, Outcome] = {}
+    summary = Summary([], seconds=0.0)
+    pending: Dict[Any, Task] = {}
+
+    def submit(task: Task) -> None:
+        attempts[task.key] += 1
+        pending[remote.remote(function, task.payload, resources.cpus_per_task, env)] = task
+
+    start = time.monotonic()
+    progress = _Progress(ordered, description)
+    try:
+        for task in ordered:
+            submit(task)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            progress.tick()
+            for ref in ready:
+                task = pending.pop(ref)
+                outcome = _collect(ray, ref, task, attempts[task.key])
+                if outcome.ok or attempts[task.key] > retries:
+                    outcomes[task.key] = outcome
+                    progress.finished(outcome)
+                    continue
+                summary.retries += 1
+                summary.worker_deaths += outcome.result.get("worker_died", False)
+                with progress.bar.external_write_mode():
+                    logger.warning("%s failed (attempt %d of %d), retrying: %s", task.key, attempts[task.key],
+                                   retries + 1, outcome.error)
+                submit(task)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        progress.close()
+    summary.worker_deaths += sum(o.result.get("worker_died", False) for o in outcomes.values())
+    summary.outcomes = [outcomes[t.key] for t in ordered]
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _collect(ray, ref, task: Task, attempt: int) -> Outcome:
+    """The outcome of one finished Ray task: its result, its exception, or its worker's death."""
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # an exception inside the task
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        return Outcome(task.key, False, task.frames, attempts=attempt, error=f"{type(cause).__name__}: {cause}")
+    except ray.exceptions.RayError as exc:  # the worker process or its node died
+        error = f"worker died ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
+        return Outcome(task.key, False, task.frames, attempts=attempt, error=error, result={"worker_died": True})
+    ok = result.get("ok", True)
+    return Outcome(
+        task.key, bool(ok), frames=task.frames, seconds=float(result.get("seconds", 0.0)),
+        worker=str(result.get("worker", "")), attempts=attempt, error=str(result.get("error", "")),
+        log=result.get("log"), result=result,
+    )
+
+
+class _Progress:
+    """One tqdm bar on stderr over tasks, with aggregate frames per second and an ETA by frames."""
+
+    def __init__(self, tasks: Sequence[Task], description: str):
+        from tqdm import tqdm
+
+        self.total_frames = sum(t.frames for t in tasks)
+        self.done_frames = 0
+        self.start = time.monotonic()
+        self.bar = tqdm(total=len(tasks), desc=description, unit="task", file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]")
+        self.tick()
+
+    def tick(self) -> None:
+        elapsed = max(time.monotonic() - self.start, 1e-6)
+        fps = self.done_frames / elapsed
+        if fps > 0:
+            remaining = (self.total_frames - self.done_frames) / fps
+            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
+        else:
+            eta = "?"
+        self.bar.set_postfix_str(f"{fps:.2f} fps, ETA {eta}", refresh=True)
+
+    def finished(self, outcome: Outcome) -> None:
+        with self.bar.external_write_mode():  # the log line goes above the bar
+            if outcome.ok:
+                self.done_frames += outcome.frames
+                logger.info("finished %s: %d frames in %.1f s on %s", outcome.key, outcome.frames, outcome.seconds,
+                            outcome.worker)
+            else:
+                self.total_frames -= outcome.frames
+                logger.error("FAILED %s after %d attempt(s): %s%s", outcome.key, outcome.attempts, outcome.error,
+                             f"; log: {outcome.log}" if outcome.log else "")
+        self.bar.update(1)
+        self.tick()
+
+    def close(self) -> None:
+        self.bar.close()
