@@ -11,7 +11,7 @@ import numpy as np
 from .gate import gate
 from .hqsam import FrameEmbedding, HQSamRefiner
 from .overlap import resolve_overlaps
-from .prompts import clip_box, mask_box
+from .prompts import clip_box, mask_box, mask_box_inclusive
 from .redetect import RedetectOptions, Redetector
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RefineOptions:
     tau: float = 0.59
+    gate: str = "exact"  # one of gate.GATES
     resolve_overlaps: bool = True
     redetect: bool = False
     redetect_options: RedetectOptions = field(default_factory=RedetectOptions)
@@ -49,13 +50,12 @@ class RefinementSession:
         reports = {i: ObjectReport(False, 0.0, None) for i in ids}
         height, width = emb.original_size
 
-        # Gate: only objects DMAOT still sees; tau >= 1 can never accept, so skip decoding.
+        # Gate: only objects DMAOT still sees; an exact IoU never exceeds 1, so tau >= 1 skips decoding.
         present = [i for i in ids if final[i].any()]
-        if present and self.options.tau < 1.0:
-            boxes = np.stack([clip_box(mask_box(final[i]), height, width) for i in present])
+        if present and (self.options.tau < 1.0 or self.options.gate != "exact"):
             stacked = np.stack([final[i] for i in present])
-            proposals = self.refiner.propose(emb, boxes, stacked)
-            decision = gate(proposals.masks, stacked, self.options.tau)
+            proposals = self.refiner.propose(emb, self._boxes(stacked, height, width), stacked)
+            decision = gate(proposals.masks, stacked, self.options.tau, self.options.gate)
             for n, object_id in enumerate(present):
                 index = int(decision.index[n])
                 name = proposals.names[index] if index >= 0 else None
@@ -75,6 +75,11 @@ class RefinementSession:
             logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
+
+    def _boxes(self, masks: np.ndarray, height: int, width: int) -> np.ndarray:
+        if self.refiner.prompt == "box-inclusive":  # the original runners' box, inside the frame by construction
+            return np.stack([mask_box_inclusive(mask) for mask in masks])
+        return np.stack([clip_box(mask_box(mask), height, width) for mask in masks])
 
     def _redetect(self, emb: FrameEmbedding, final: Dict[int, np.ndarray], reports: Dict[int, ObjectReport]) -> None:
         lost = self.redetector.lost_boxes(final)
