@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 import cv2
 import numpy as np
@@ -116,6 +116,9 @@ class Propagator:
         self._labels: Optional[torch.Tensor] = None  # current frame's label map at its own size
         self._awaiting_update = False
         self._warned_size = False
+        # internal identities never yet written to memory with a pixel (an empty first mask):
+        # DMAOT has no appearance for them, so they are kept out of the argmax (reported absent)
+        self._unseen: Set[int] = set()
 
     # ------------------------------------------------------------------ public API
 
@@ -174,6 +177,8 @@ class Propagator:
             out_size = rgb.shape[:2]
             logits = [self._upsample(group.propagate(feats), out_size) for group in self._groups]
             logits = logits[0] if len(logits) == 1 else self._merge_groups(logits)
+            if self._unseen:
+                logits[:, sorted(self._unseen)] = torch.finfo(logits.dtype).min
             # softmax first, as the runner: where two close logits round to the same
             # probability, argmax takes the first of them
             self._labels = torch.argmax(torch.softmax(logits, dim=1), dim=1)[0]
@@ -190,6 +195,7 @@ class Propagator:
                 return
             raise RuntimeError("update_memory() must follow propagate(), once per frame")
         labels = self._labels if masks is None else self._labels_from_masks(masks, tuple(self._labels.shape))
+        self._mark_seen(labels)
         with torch.inference_mode(), self._autocast():
             processed = self._to_processing_size(labels)
             for index, group in enumerate(self._groups):
@@ -233,6 +239,7 @@ class Propagator:
         self._reference(self._feats, labels, touched)
 
     def _reference(self, feats: List[torch.Tensor], labels: torch.Tensor, group_indices) -> None:
+        self._mark_seen(labels)
         processed = self._to_processing_size(labels)
         for index in group_indices:
             count = min(MAX_OBJECTS_PER_GROUP, len(self._ids) - index * MAX_OBJECTS_PER_GROUP)
@@ -251,10 +258,15 @@ class Propagator:
             if not np.any(mask):
                 logger.warning("object %s starts with an empty mask: tracked as absent until it shows up", key)
 
+    def _mark_seen(self, labels: torch.Tensor) -> None:
+        if self._unseen:
+            self._unseen -= set(torch.unique(labels).tolist())
+
     def _register(self, masks: Mapping[int, np.ndarray]) -> List[int]:
         ids = [int(key) for key in masks]
         for key in ids:
             self._ids.append(key)
+            self._unseen.add(len(self._ids))
             if len(self._ids) > len(self._groups) * MAX_OBJECTS_PER_GROUP:
                 cfg = self.config
                 self._groups.append(IdentityGroup(self.model, cfg.long_max, cfg.long_gap, cfg.short_gap))
