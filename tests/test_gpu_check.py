@@ -12,7 +12,9 @@ import sys
 
 from vots_tracker.malloc_env import MALLOC_TUNABLES
 
-from conftest import ROOT
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STAGE_KEYS = ("total_ms", "fps", "propagate_ms", "embed_ms", "decode_ms", "gate_ms", "peak_memory_mib")
 

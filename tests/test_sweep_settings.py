@@ -145,3 +145,12 @@ def test_packed_masks_round_trip():
     for mask in [np.zeros((7, 9), bool), rng.random((31, 45)) > 0.5, np.pad(np.ones((3, 5), bool), ((10, 2), (4, 30)))]:
         packed = PackedMask.pack(mask)
         assert np.array_equal(packed.unpack(), mask) and len(packed.bits) <= (mask.size + 7) // 8
+
+
+def test_gate_off_is_refused():
+    from vots_tracker.config import make_config
+    from vots_tracker.sweep.cli import refuse_gate_dependent
+
+    with pytest.raises(SweepError, match="--gate off, which ignores tau"):
+        refuse_gate_dependent("t", make_config("hqsam_gate_smoke", gate="off"))
+    refuse_gate_dependent("t", make_config("hqsam_gate_smoke", gate="smoothed"))  # tau matters: accepted

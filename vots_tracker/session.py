@@ -280,7 +280,8 @@ class TrackingSession:
             # The tensors were allocated on the side stream: keep the caching allocator from
             # reusing their memory before the current stream has finished reading them.
             embedding.features.record_stream(current)
-            embedding.hq_features.record_stream(current)
+            if embedding.hq_features is not None:  # vanilla SAM has none
+                embedding.hq_features.record_stream(current)
         return embedding
 
     def close(self) -> None:

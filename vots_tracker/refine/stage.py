@@ -8,10 +8,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .gate import gate, mask_iou
+from .gate import gate, gate_iou
 from .hqsam import FrameEmbedding, HQSamRefiner, Proposals
 from .overlap import resolve_overlaps
-from .prompts import clip_box, mask_box
+from .prompts import clip_box, mask_box, mask_box_inclusive
 from .redetect import RedetectOptions, Redetector
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RefineOptions:
     tau: float = 0.59
+    gate: str = "exact"  # one of gate.GATES
     resolve_overlaps: bool = True
     redetect: bool = False
     redetect_options: RedetectOptions = field(default_factory=RedetectOptions)
@@ -42,23 +43,23 @@ class FrameProposals:
     present: List[int]  # ids of the objects with a non-empty DMAOT mask, in arrival order
     coarse: np.ndarray  # (N, H, W) their DMAOT masks
     proposals: Proposals  # (N, K, H, W)
-    _iou: Optional[np.ndarray] = field(default=None, repr=False)
+    _iou: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def iou(self) -> np.ndarray:
-        """(N, K) IoU of each proposal with its DMAOT mask: computed once, whatever tau asks."""
-        if self._iou is None:
-            self._iou = mask_iou(self.proposals.masks, self.coarse)
-        return self._iou
+    def iou(self, rule: str) -> np.ndarray:
+        """(N, K) the gate's IoU of each proposal with its DMAOT mask: computed once per rule, whatever tau asks."""
+        if rule not in self._iou:
+            self._iou[rule] = gate_iou(self.proposals.masks, self.coarse, rule)
+        return self._iou[rule]
 
 
-def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals],
-               tau: float) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
+def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals], tau: float,
+               rule: str = "exact") -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
     """Per object, the gate's choice between its DMAOT mask and its proposals (pure)."""
     final = {i: np.asarray(coarse[i], dtype=bool) for i in coarse}
     reports = {i: ObjectReport(False, 0.0, None) for i in coarse}
     if proposed is None or not proposed.present:
         return final, reports
-    decision = gate(proposed.proposals.masks, proposed.coarse, tau, iou=proposed.iou())
+    decision = gate(proposed.proposals.masks, proposed.coarse, tau, rule, iou=proposed.iou(rule))
     for n, object_id in enumerate(proposed.present):
         index = int(decision.index[n])
         name = proposed.proposals.names[index] if index >= 0 else None
@@ -99,14 +100,15 @@ class RefinementSession:
         stacked = np.zeros((len(present), height, width), bool)
         for n, object_id in enumerate(present):
             stacked[n] = coarse[object_id]
-        boxes = np.array([clip_box(mask_box(mask), height, width) for mask in stacked], np.float32).reshape(-1, 4)
+        boxes = self._boxes(stacked, height, width) if present else np.zeros((0, 4), np.float32)
         sets = self.refiner.propose_sets(emb, boxes, stacked, name_sets=name_sets)
         return [FrameProposals(present, stacked, proposals) for proposals in sets]
 
     def refine(self, emb: FrameEmbedding, coarse: Dict[int, np.ndarray]) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
-        # Only objects DMAOT still sees are gated; tau >= 1 can never accept, so skip decoding.
-        proposed = self.propose(emb, coarse)[0] if self.options.tau < 1.0 else None
-        final, reports = apply_gate(coarse, proposed, self.options.tau)
+        # Only objects DMAOT still sees are gated; an exact IoU never exceeds 1, so tau >= 1 skips decoding.
+        decodes = self.options.tau < 1.0 or self.options.gate != "exact"
+        proposed = self.propose(emb, coarse)[0] if decodes else None
+        final, reports = apply_gate(coarse, proposed, self.options.tau, self.options.gate)
         if self.redetector is not None:
             self._redetect(emb, final, reports)
         final = settle_overlaps(final, coarse, self.options.resolve_overlaps)
@@ -117,6 +119,11 @@ class RefinementSession:
             logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
+
+    def _boxes(self, masks: np.ndarray, height: int, width: int) -> np.ndarray:
+        if self.refiner.prompt == "box-inclusive":  # the original runners' box, inside the frame by construction
+            return np.stack([mask_box_inclusive(mask) for mask in masks])
+        return np.stack([clip_box(mask_box(mask), height, width) for mask in masks])
 
     def _redetect(self, emb: FrameEmbedding, final: Dict[int, np.ndarray], reports: Dict[int, ObjectReport]) -> None:
         lost = self.redetector.lost_boxes(final)

@@ -34,6 +34,8 @@ def refuse_gate_dependent(tracker: str, config) -> None:
     """One line for configurations the sweep cannot reproduce exactly."""
     if config.sam == "none":
         raise SweepError(f"tracker {tracker!r} does not refine (--sam none): it has no gate to sweep")
+    if config.gate == "off":
+        raise SweepError(f"tracker {tracker!r} uses --gate off, which ignores tau: there is nothing to sweep")
     for option, why in _GATE_DEPENDENT.items():
         if getattr(config, option):
             raise SweepError(f"tracker {tracker!r} cannot be swept: {why}, so every tau needs its own "

@@ -42,7 +42,7 @@ class SweepSession(TrackingSession):
         if self.refinement is None or self.config.cycle or self.config.redetect:
             raise ValueError("a sweep needs refinement without the cycle prior and re-detection")
         self.settings = list(settings)
-        tokens = [proposal_tokens(s.proposals or self.config.proposals) for s in self.settings]
+        tokens = [proposal_tokens(s.proposals or self.config.proposals, tracker.refiner.vanilla) for s in self.settings]
         self.name_sets = list(dict.fromkeys(tokens))
         self._set_of = [self.name_sets.index(t) for t in tokens]
         self.decisions = np.zeros(len(self.settings), dtype=np.int64)  # objects gated, summed over frames
@@ -63,7 +63,7 @@ class SweepSession(TrackingSession):
         keys = []
         for n, setting in enumerate(self.settings):
             candidates = proposed[self._set_of[n]]
-            gated, reports = apply_gate(coarse, candidates, setting.tau)
+            gated, reports = apply_gate(coarse, candidates, setting.tau, self.refinement.options.gate)
             accepted = tuple(report.accepted for report in reports.values())
             self.decisions[n] += len(candidates.present)
             self.accepted[n] += sum(accepted)
