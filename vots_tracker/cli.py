@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "vots_tracker.track",
     "vots_tracker.workspace",
     "vots_tracker.jobs",
+    "vots_tracker.sweep.cli",
     "vots_tracker.convert",
 )
 

@@ -68,6 +68,17 @@ def check_mask(mask: np.ndarray, frame_shape, what: str) -> np.ndarray:
     return mask.astype(bool, copy=False)
 
 
+def claim_new_objects(final: Dict[int, np.ndarray], new_objects: Mapping[int, np.ndarray]) -> Dict[int, np.ndarray]:
+    """Add the objects that arrive on this frame: a new object's given mask is authoritative,
+    so older objects lose those pixels (pure; the tracker and the sweep both use it)."""
+    if not new_objects:
+        return final
+    claimed = np.logical_or.reduce([np.asarray(mask, dtype=bool) for mask in new_objects.values()])
+    final = {object_id: mask & ~claimed for object_id, mask in final.items()}
+    final.update(new_objects)
+    return final
+
+
 @dataclass
 class FrameTiming:
     """Seconds spent in each stage of the last frame (for benchmarks and debug logs)."""
@@ -202,6 +213,19 @@ class TrackingSession:
         return result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
+        coarse, embedding = self._propagate(frame, timing)
+        final = coarse
+        if embedding is not None:
+            t0 = time.perf_counter()
+            final, self.reports = self.refinement.refine(embedding, coarse)
+            timing.refine = time.perf_counter() - t0
+        final = claim_new_objects(final, new_objects)
+        self._add_objects(new_objects)
+        self._update_memory(final if self.config.cycle and self.refinement is not None else None, timing)
+        return {object_id: final[object_id] for object_id in self.object_ids}
+
+    def _propagate(self, frame: np.ndarray, timing: FrameTiming):
+        """DMAOT's masks for the frame and, when refining, HQ-SAM's embedding of it (computed meanwhile)."""
         embedding_future: Optional[Future] = None
         if self.refinement is not None and self._executor is not None:
             embedding_future = self._executor.submit(self._embed, frame)
@@ -210,7 +234,7 @@ class TrackingSession:
         coarse = self.propagator.propagate(frame)
         timing.propagate = time.perf_counter() - t0
 
-        final = coarse
+        embedding = None
         if self.refinement is not None:
             t0 = time.perf_counter()
             if embedding_future is not None:
@@ -218,27 +242,18 @@ class TrackingSession:
             else:
                 embedding = self._embed(frame)[0]
             timing.embed_wait = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            final, self.reports = self.refinement.refine(embedding, coarse)
-            timing.refine = time.perf_counter() - t0
+        return coarse, embedding
 
+    def _add_objects(self, new_objects: Dict[int, np.ndarray]) -> None:
         if new_objects:
-            # A new object's given mask is authoritative: older objects lose those pixels.
-            claimed = np.zeros(frame.shape[:2], dtype=bool)
-            for mask in new_objects.values():
-                claimed |= mask
-            final = {object_id: mask & ~claimed for object_id, mask in final.items()}
             self.propagator.add_objects(new_objects)
             self.object_ids.extend(new_objects)
-            final.update(new_objects)
 
+    def _update_memory(self, final: Optional[Dict[int, np.ndarray]], timing: FrameTiming) -> None:
+        """Write DMAOT's memory: with its own prediction (None), or with the final masks (cycle prior)."""
         t0 = time.perf_counter()
-        if self.config.cycle and self.refinement is not None:
-            self.propagator.update_memory(final)
-        else:
-            self.propagator.update_memory(None)
+        self.propagator.update_memory(final)
         timing.memory = time.perf_counter() - t0
-        return {object_id: final[object_id] for object_id in self.object_ids}
 
     def _embed(self, frame: np.ndarray):
         """(embedding, CUDA event marking its completion or None)."""

@@ -14,6 +14,7 @@ Gate rules (`GATES`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -57,10 +58,17 @@ def smoothed_iou(proposals: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return values
 
 
-def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float, rule: str = "exact") -> GateDecision:
+def gate_iou(proposals: np.ndarray, coarse: np.ndarray, rule: str = "exact") -> np.ndarray:
+    """(N, K) the IoU the gate compares with tau under ``rule`` (it does not depend on tau)."""
+    return smoothed_iou(proposals, coarse) if rule == "smoothed" else mask_iou(proposals, coarse)
+
+
+def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float, rule: str = "exact",
+         iou: Optional[np.ndarray] = None) -> GateDecision:
     """Select per object among K proposals: (N,K,H,W) bool proposals, (N,H,W) bool DMAOT masks.
 
     `rule` is one of `GATES`; with ``off`` the reported IoU is the exact one of the first proposal.
+    ``iou``: ``gate_iou(proposals, coarse, rule)`` when already computed (a sweep reuses it for every tau).
     """
     if rule not in GATES:
         raise ValueError(f"gate rule must be one of {', '.join(GATES)}, got {rule!r}")
@@ -72,7 +80,7 @@ def gate(proposals: np.ndarray, coarse: np.ndarray, tau: float, rule: str = "exa
     count = coarse.shape[0]
     if count == 0 or proposals.shape[1] == 0:
         return GateDecision(coarse.copy(), np.zeros(count, bool), np.zeros(count), np.full(count, -1))
-    iou = smoothed_iou(proposals, coarse) if rule == "smoothed" else mask_iou(proposals, coarse)
+    iou = gate_iou(proposals, coarse, rule) if iou is None else iou
     index = np.zeros(count, int) if rule == "off" else np.argmax(iou, axis=1)  # first maximum on ties
     best = iou[np.arange(count), index]
     present = coarse.reshape(count, -1).any(axis=1)

@@ -29,7 +29,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -198,31 +198,52 @@ class HQSamRefiner:
 
         All objects go through the mask decoder in one batch, or in batches of `decode_batch`.
         """
+        return self.propose_sets(emb, boxes, coarse, prompt, (self.names,))[0]
+
+    def propose_sets(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
+                     prompt: Optional[str] = None, name_sets: Sequence[Tuple[str, ...]] = ()) -> List[Proposals]:
+        """Like :meth:`propose`, for several proposal sets (:func:`proposal_tokens`) at once.
+
+        The decoder computes every token in one call whatever the set, so each set is selected
+        from the same decoder output: a set's proposals are bitwise those of a refiner built
+        for that set alone (what `vots-tracker sweep` relies on).
+        """
         prompt = prompt or self.prompt
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         count = boxes.shape[0]
         height, width = emb.original_size
         if count == 0:
-            return Proposals(np.zeros((0, len(self.names), height, width), bool), np.zeros((0, len(self.names))), self.names)
+            return [Proposals(np.zeros((0, len(names), height, width), bool), np.zeros((0, len(names))), names)
+                    for names in name_sets]
         if prompt in ("box+mask", "box+points") and (coarse is None or len(coarse) != count):
             raise ValueError(f"prompt {prompt!r} needs one coarse mask per box")
         step = self.decode_batch or count
         if step >= count:
-            return self._decode(emb, boxes, coarse, prompt)
-        parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt)
+            return self._decode(emb, boxes, coarse, prompt, name_sets)
+        parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt, name_sets)
                  for s in range(0, count, step)]
-        return Proposals(np.concatenate([p.masks for p in parts]), np.concatenate([p.scores for p in parts]),
-                         self.names)
+        return [Proposals(np.concatenate([p[n].masks for p in parts]), np.concatenate([p[n].scores for p in parts]),
+                          names) for n, names in enumerate(name_sets)]
 
-    def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str) -> Proposals:
-        """One mask-decoder call for all the given boxes."""
-        low_res, scores = self.decode_logits(emb, boxes, coarse, prompt)
-        masks = self.model.postprocess_masks(low_res, emb.input_size, emb.original_size) > self.model.mask_threshold
-        return Proposals(masks.cpu().numpy(), scores.cpu().numpy(), self.names)
+    def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str,
+                name_sets: Sequence[Tuple[str, ...]]) -> List[Proposals]:
+        """One mask-decoder call for all the given boxes; each proposal set selected from its output."""
+        low_res, iou = self._decoder_outputs(emb, boxes, coarse, prompt)
+        out = []
+        for names in name_sets:
+            selected, scores = _select(low_res, iou, names)
+            masks = self.model.postprocess_masks(selected, emb.input_size, emb.original_size) > self.model.mask_threshold
+            out.append(Proposals(masks.cpu().numpy(), scores.cpu().numpy(), names))
+        return out
 
     def decode_logits(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
                       prompt: str = "box") -> Tuple[torch.Tensor, torch.Tensor]:
         """The proposals' low-resolution logits (N, K, 256, 256) and scores (N, K), one decoder call."""
+        return _select(*self._decoder_outputs(emb, boxes, coarse, prompt), self.names)
+
+    def _decoder_outputs(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray],
+                         prompt: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Every decoder token's low-resolution logits and predicted IoU (float32), one decoder call."""
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         count = boxes.shape[0]
         # float32 torch path, as SamPredictor users call it (apply_boxes computes in float64)
@@ -245,18 +266,20 @@ class HQSamRefiner:
                 dense_prompt_embeddings=dense,
                 **({} if self.vanilla else {"hq_features": emb.hq_features}),
             )
-        return self._select(low_res.float(), iou.float())
+        return low_res.float(), iou.float()
 
-    def _select(self, low_res: torch.Tensor, iou: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        if self.names == ("single",):
-            best = torch.argmax(iou[:, 1:4], dim=1) + 1
-            rows = torch.arange(low_res.shape[0], device=low_res.device)
-            masks = low_res[rows, best] + low_res[:, _TOKEN_INDEX["hq"]]
-            return masks[:, None], iou[rows, best][:, None]
-        index = [_TOKEN_INDEX[name] for name in self.names]
-        # The HQ token has no IoU head; use the single-mask token's score (module docstring).
-        score_index = [0 if i == _TOKEN_INDEX["hq"] else i for i in index]
-        return low_res[:, index], iou[:, score_index]
+
+def _select(low_res: torch.Tensor, iou: torch.Tensor, names: Tuple[str, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The low-resolution logits and scores of one proposal set, from all decoder tokens."""
+    if names == ("single",):
+        best = torch.argmax(iou[:, 1:4], dim=1) + 1
+        rows = torch.arange(low_res.shape[0], device=low_res.device)
+        masks = low_res[rows, best] + low_res[:, _TOKEN_INDEX["hq"]]
+        return masks[:, None], iou[rows, best][:, None]
+    index = [_TOKEN_INDEX[name] for name in names]
+    # The HQ token has no IoU head; use the single-mask token's score (module docstring).
+    score_index = [0 if i == _TOKEN_INDEX["hq"] else i for i in index]
+    return low_res[:, index], iou[:, score_index]
 
 
 def _point_or_box_centre(mask: Optional[np.ndarray], box: np.ndarray) -> np.ndarray:
