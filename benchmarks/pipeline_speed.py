@@ -32,12 +32,14 @@ from vots_tracker.session import Tracker  # noqa: E402
 def run(tracker: Tracker, clip, parallel: bool, warmup: int = 1):
     tracker.config.parallel_embedding = parallel
     session = tracker.new_session()
-    totals, propagate, wait, refine = [], [], [], []
+    totals, cpu, propagate, wait, refine = [], [], [], [], []
     try:
         for t, (frame, masks) in enumerate(clip):
+            cpu_before = time.process_time()  # all threads of the process
             session.step(frame, masks if t == 0 else None)
             if t > warmup:
                 timing = session.timing
+                cpu.append(time.process_time() - cpu_before)
                 totals.append(timing.total)
                 propagate.append(timing.propagate)
                 wait.append(timing.embed_wait)
@@ -46,10 +48,15 @@ def run(tracker: Tracker, clip, parallel: bool, warmup: int = 1):
         session.close()
     return {
         "frame": statistics.median(totals),
+        "cpu": statistics.median(cpu),
         "propagate": statistics.median(propagate),
         "embed_wait": statistics.median(wait),
         "decode_gate": statistics.median(refine),
     }
+
+
+def _median_of(results):
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
 
 
 def main() -> int:
@@ -62,6 +69,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-edge", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions (medians across rounds)")
     args = parser.parse_args()
 
     import torch
@@ -85,18 +93,26 @@ def main() -> int:
         embed_times.append(time.perf_counter() - started)
     embed = statistics.median(embed_times[1:])
 
-    sequential = run(tracker, clip, parallel=False)
-    overlapped = run(tracker, clip, parallel=True)
+    # Rounds alternate the order (S O, O S, ...) so that both modes see the same machine load.
+    rounds = {"sequential": [], "overlapped": []}
+    for index in range(args.rounds):
+        for name in (("sequential", "overlapped") if index % 2 == 0 else ("overlapped", "sequential")):
+            rounds[name].append(run(tracker, clip, parallel=name == "overlapped"))
+    sequential, overlapped = (_median_of(rounds[name]) for name in ("sequential", "overlapped"))
     device = torch.cuda.get_device_name() if tracker.device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"preset {args.preset}, {args.objects} objects, {height}x{width}, {args.frames} frames, {device}")
     print(f"HQ-SAM embedding alone: {embed:.3f} s")
     for name, result in (("sequential", sequential), ("overlapped", overlapped)):
         print(
-            f"{name:>10}: frame {result['frame']:.3f} s (propagate {result['propagate']:.3f}, "
+            f"{name:>10}: frame {result['frame']:.3f} s, CPU {result['cpu']:.3f} s (propagate {result['propagate']:.3f}, "
             f"embedding wait {result['embed_wait']:.3f}, decode+gate {result['decode_gate']:.3f})"
         )
     bound = max(sequential["propagate"], embed) + sequential["decode_gate"]
-    print(f"overlapped / sequential frame time: {overlapped['frame'] / sequential['frame']:.3f}")
+    print(f"overlapped / sequential frame time: {overlapped['frame'] / sequential['frame']:.3f}, "
+          f"CPU time: {overlapped['cpu'] / sequential['cpu']:.3f}")
+    if args.rounds > 1:
+        ratios = [o["frame"] / s["frame"] for s, o in zip(rounds["sequential"], rounds["overlapped"])]
+        print("per-round overlapped / sequential frame time: " + ", ".join(f"{r:.3f}" for r in ratios))
     print(f"overlapped / (max(propagate, embed) + decode): {overlapped['frame'] / bound:.3f}")
     return 0
 

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 @dataclass(frozen=True)
 class CheckpointEntry:
     filename: str
-    kind: str  # the model family: 'dmaot' | 'hqsam'
+    kind: str  # the model family: 'dmaot' | 'hqsam' | 'sam'
     model: str  # architecture name understood by the family's random-weights writer
     urls: Tuple[str, ...]
     size: Optional[int] = None

@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "vots_tracker.track",
     "vots_tracker.workspace",
     "vots_tracker.jobs",
+    "vots_tracker.sweep.cli",
     "vots_tracker.convert",
 )
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["serve"]:
@@ -91,6 +93,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return 2
+        if from_shell and args.command == "track":  # started from a shell: glibc settings need a restart
+            from .malloc_env import restart_with_tunables
+
+            restart_with_tunables(sys.argv[1:])
         setup_logging(getattr(args, "log_level", None) or "INFO")
         stop_signals.install()  # SIGTERM/SIGHUP clean up staged output like Ctrl-C
         return int(args.func(args) or 0)

@@ -53,5 +53,6 @@ def component_options(config: TrackerConfig) -> ComponentOptions:
         return ComponentOptions(engine, None, None)
     refiner = dict(size=config.sam, prompt=config.prompt, proposals=config.proposals, amp=amp,
                    decode_batch=int(config.decode_batch))
-    refine = RefineOptions(tau=float(config.tau), resolve_overlaps=config.resolve_overlaps, redetect=config.redetect)
+    refine = RefineOptions(tau=float(config.tau), gate=config.gate, resolve_overlaps=config.resolve_overlaps,
+                           redetect=config.redetect)
     return ComponentOptions(engine, refiner, refine)

@@ -20,6 +20,7 @@ import yaml
 from .dmaot.specs import get_spec
 from .errors import UserError
 from .refine import sam_specs
+from .refine.gate import GATES
 from .refine.sam_specs import PROMPTS, PROPOSAL_MODES
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -54,15 +55,17 @@ class TrackerConfig:
 
     # --- refinement (HQ-SAM + IoU gate) ---
     sam: str = "vit_h"
-    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h."""
+    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h; or vanilla SAM (segment-anything): sam_vit_b, sam_vit_l, sam_vit_h."""
     sam_checkpoint: Optional[str] = None
     """HQ-SAM checkpoint: a path, or an official file name looked up in --weights-dir."""
     tau: float = 0.59
     """IoU gate: a refined mask replaces the DMAOT mask only if their IoU is strictly above tau."""
+    gate: str = "exact"
+    """Gate rule: exact (intersection / union), smoothed (the original runners' sum(m*p + 1e-6) / (union + 1e-6), which inflates small objects' IoU), off (the proposal replaces every present object's mask)."""
     proposals: str = "all"
-    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4."""
+    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4 (vanilla SAM: all = its 3 multimask masks, or K in 1..3)."""
     prompt: str = "box"
-    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points."""
+    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points, box-inclusive (the original runners' box: first to last mask pixel index)."""
     decode_batch: int = 0
     """Objects per HQ-SAM mask-decoder call: 0 = auto (all in one call on CUDA, one per call on CPU, where that is faster), N = at most N."""
     resolve_overlaps: bool = True
@@ -72,7 +75,7 @@ class TrackerConfig:
     redetect: bool = False
     """Re-detect lost objects with a Kalman-predicted box prompt, under a stricter acceptance rule."""
     parallel_embedding: bool = True
-    """Compute the HQ-SAM image embedding concurrently with DMAOT propagation."""
+    """Compute the HQ-SAM image embedding concurrently with DMAOT propagation (on a CPU only with more than one thread)."""
     max_refine_failures: int = 5
     """Consecutive frames on which HQ-SAM may fail (each keeps DMAOT's masks, with a warning) before refinement is turned off for the rest of the sequence."""
 
@@ -97,8 +100,15 @@ class TrackerConfig:
             raise ConfigError(f"sam must be one of {', '.join(SAM_SIZES)}, got {self.sam!r}")
         if self.prompt not in PROMPTS:
             raise ConfigError(f"prompt must be one of {', '.join(PROMPTS)}, got {self.prompt!r}")
+        if self.gate is False:  # YAML 1.1 reads a bare `gate: off` as false
+            self.gate = "off"
+        if self.gate not in GATES:
+            raise ConfigError(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if str(self.proposals) not in PROPOSAL_MODES:
             raise ConfigError(f"proposals must be one of {', '.join(PROPOSAL_MODES)}, got {self.proposals!r}")
+        if sam_specs.is_vanilla(self.sam) and str(self.proposals) not in sam_specs.VANILLA_PROPOSAL_MODES:
+            raise ConfigError(f"proposals {self.proposals!r} need HQ-SAM; with vanilla SAM ({self.sam}) use one of "
+                              f"{', '.join(sam_specs.VANILLA_PROPOSAL_MODES)}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if not 0.0 <= float(self.tau) <= 1.0:
@@ -125,10 +135,12 @@ class TrackerConfig:
     def refine(self) -> bool:
         """Whether HQ-SAM runs: a size is chosen and something can use it.
 
-        With tau >= 1 the gate accepts nothing (IoU > tau is impossible), so without
-        re-detection refinement is off: no HQ-SAM load, no embedding.
+        With tau >= 1 the exact gate accepts nothing (IoU > tau is impossible), so without
+        re-detection refinement is off: no HQ-SAM load, no embedding. The smoothed IoU can
+        exceed 1, and gate off ignores tau.
         """
-        return self.sam != "none" and (float(self.tau) < 1.0 or self.redetect)
+        can_accept = float(self.tau) < 1.0 or self.gate != "exact"
+        return self.sam != "none" and (can_accept or self.redetect)
 
 
 FIELD_NAMES = {f.name for f in fields(TrackerConfig)}
@@ -184,7 +196,7 @@ def add_tracker_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --preset and one flag per TrackerConfig field; unspecified flags stay None."""
     parser.add_argument("--preset", help=f"named preset ({', '.join(available_presets())}) or a YAML file")
     docs = _field_docs()
-    choices = {"sam": SAM_SIZES, "prompt": PROMPTS, "proposals": PROPOSAL_MODES, "amp": AMP_MODES}
+    choices = {"sam": SAM_SIZES, "prompt": PROMPTS, "proposals": PROPOSAL_MODES, "amp": AMP_MODES, "gate": GATES}
     group = parser.add_argument_group("tracker options (override the preset)")
     for f in fields(TrackerConfig):
         default_text = f" [default: {f.default}]"

@@ -58,18 +58,33 @@ def jpeg_is_truncated(data: bytes) -> bool:
 
 
 def decode_image(data: bytes, path) -> Optional[np.ndarray]:
-    """Decode image bytes to BGR (None if undecodable). A truncated JPEG is decoded as far as it goes
-    (OpenCV refuses it whole; with its end marker restored libjpeg fills the missing part with grey),
-    with a warning naming the file."""
+    """Decode image bytes to HxWx3 uint8 BGR (None if undecodable), as the original VOTS runners read frames.
+
+    The runners use cv2.imread(IMREAD_UNCHANGED): unlike IMREAD_COLOR it ignores the EXIF
+    orientation tag, so frames are never turned. What the runners could not take is converted:
+    grey images to three channels, an alpha channel dropped, 16-bit images scaled to 8 bits.
+    A truncated JPEG is decoded as far as it goes (OpenCV refuses it whole; with its end marker
+    restored libjpeg fills the missing part with grey), with a warning naming the file.
+    """
     import cv2
 
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if jpeg_is_truncated(data):
         if image is None:
-            image = cv2.imdecode(np.frombuffer(data + b"\xff\xd9", dtype=np.uint8), cv2.IMREAD_COLOR)
+            image = cv2.imdecode(np.frombuffer(data + b"\xff\xd9", dtype=np.uint8), cv2.IMREAD_UNCHANGED)
         if image is not None:
             logger.warning("%s is a truncated JPEG (no end-of-image marker): its missing part decodes as grey", path)
-    return image
+    if image is None:
+        return None
+    if image.dtype == np.uint16:
+        image = np.round(image / 257.0).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image if image.shape[2] == 3 else None
 
 
 def read_rgb(path: Path) -> np.ndarray:

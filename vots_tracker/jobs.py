@@ -206,12 +206,17 @@ def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> P
 
 def tracker_config(tracker: str, root_trackers: Path = ROOT_TRACKERS_INI):
     """The TrackerConfig a trackers.ini entry runs (its preset plus the flags on its command)."""
-    from .config import add_tracker_arguments, config_from_args
-
     entries = {e.name: e for e in read_root_trackers(root_trackers)}
     if tracker not in entries:
         raise UserError(f"unknown tracker {tracker!r}; trackers.ini defines: {', '.join(entries)}")
-    args = list(entries[tracker].args)
+    return serve_config(tracker, entries[tracker].args)
+
+
+def serve_config(tracker: str, args: Sequence[str]):
+    """The TrackerConfig of a trackers.ini entry's ``vots_tracker`` arguments (``serve`` and its flags)."""
+    from .config import add_tracker_arguments, config_from_args
+
+    args = list(args)
     if not args or args[0] != "serve":
         raise UserError(f"trackers.ini [{tracker}] does not run `vots_tracker serve` (args: {args})")
     parser = argparse.ArgumentParser(prog=f"trackers.ini [{tracker}]", add_help=False)

@@ -116,7 +116,8 @@ class TraxLoop:
         if not objects:
             raise ProtocolError("INITIALIZE request carries no objects")
         masks = self.session.step(frame, self._new_objects(objects, frame.shape))
-        logger.info("initialized %d object(s) on %s (%dx%d)", len(masks), path, frame.shape[1], frame.shape[0])
+        logger.info("initialized %d object(s) on %s (%dx%d)", len(self.session.object_ids), path,
+                    frame.shape[1], frame.shape[0])
         return self._reply(masks)
 
     def frame(self, images, objects) -> List:

@@ -68,6 +68,17 @@ def check_mask(mask: np.ndarray, frame_shape, what: str) -> np.ndarray:
     return mask.astype(bool, copy=False)
 
 
+def claim_new_objects(final: Dict[int, np.ndarray], new_objects: Mapping[int, np.ndarray]) -> Dict[int, np.ndarray]:
+    """Add the objects that arrive on this frame: a new object's given mask is authoritative,
+    so older objects lose those pixels (pure; the tracker and the sweep both use it)."""
+    if not new_objects:
+        return final
+    claimed = np.logical_or.reduce([np.asarray(mask, dtype=bool) for mask in new_objects.values()])
+    final = {object_id: mask & ~claimed for object_id, mask in final.items()}
+    final.update(new_objects)
+    return final
+
+
 @dataclass
 class FrameTiming:
     """Seconds spent in each stage of the last frame (for benchmarks and debug logs)."""
@@ -128,6 +139,14 @@ class Tracker:
         return TrackingSession(self)
 
 
+def _overlap_pays(device) -> bool:
+    """On a CPU held to one thread the overlap only adds a second busy thread: about 20% more
+    CPU time and no reliable gain in wall time (BENCHMARKS.md), so it runs sequentially there."""
+    import torch
+
+    return device.type == "cuda" or torch.get_num_threads() > 1
+
+
 class TrackingSession:
     """One sequence: objects in arrival order, DMAOT memory, refinement state."""
 
@@ -146,7 +165,7 @@ class TrackingSession:
             self.faults = RefinementFaults(tracker.refiner, self.config.max_refine_failures)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
-        if self.refinement is not None and self.config.parallel_embedding:
+        if self.refinement is not None and self.config.parallel_embedding and _overlap_pays(tracker.refiner.device):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hqsam-embed")
             device = tracker.refiner.device
             if device.type == "cuda":
@@ -201,6 +220,26 @@ class TrackingSession:
         return result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
+        coarse, pending = self._propagate(frame, timing)
+        final, self.reports = coarse, {}
+        if pending is not None:
+            refined = self.faults.attempt(self.frame_index, len(coarse),
+                                          lambda: self._refine(frame, coarse, pending, timing))
+            if refined is not None:
+                final, self.reports = refined
+            elif self.refinement.redetector is not None:
+                self.refinement.redetector.observe(final)  # the filters still step once per frame
+        final = claim_new_objects(final, new_objects)
+        self._add_objects(new_objects)
+        self._update_memory(final if self.config.cycle and self.refinement is not None else None, timing)
+        return {object_id: final[object_id] for object_id in self.object_ids}
+
+    def _propagate(self, frame: np.ndarray, timing: FrameTiming):
+        """DMAOT's masks for the frame and, when refining, the embedding's future (computed meanwhile).
+
+        The second item is None when not refining; else a list holding the worker's future, or
+        empty when the embedding is computed in this thread (see :meth:`_refine`).
+        """
         refining = self.refinement is not None and self.faults.enabled
         embedding_future: Optional[Future] = None
         if refining and self._executor is not None:
@@ -209,34 +248,20 @@ class TrackingSession:
         t0 = time.perf_counter()
         coarse = self.propagator.propagate(frame)
         timing.propagate = time.perf_counter() - t0
+        if not refining:
+            return coarse, None
+        return coarse, [embedding_future] if embedding_future is not None else []
 
-        final, self.reports = coarse, {}
-        if refining:
-            pending = [embedding_future] if embedding_future is not None else []
-            refined = self.faults.attempt(self.frame_index, len(coarse),
-                                          lambda: self._refine(frame, coarse, pending, timing))
-            if refined is not None:
-                final, self.reports = refined
-            elif self.refinement.redetector is not None:
-                self.refinement.redetector.observe(final)  # the filters still step once per frame
-
+    def _add_objects(self, new_objects: Dict[int, np.ndarray]) -> None:
         if new_objects:
-            # A new object's given mask is authoritative: older objects lose those pixels.
-            claimed = np.zeros(frame.shape[:2], dtype=bool)
-            for mask in new_objects.values():
-                claimed |= mask
-            final = {object_id: mask & ~claimed for object_id, mask in final.items()}
             self.propagator.add_objects(new_objects)
             self.object_ids.extend(new_objects)
-            final.update(new_objects)
 
+    def _update_memory(self, final: Optional[Dict[int, np.ndarray]], timing: FrameTiming) -> None:
+        """Write DMAOT's memory: with its own prediction (None), or with the final masks (cycle prior)."""
         t0 = time.perf_counter()
-        if self.config.cycle and self.refinement is not None:
-            self.propagator.update_memory(final)
-        else:
-            self.propagator.update_memory(None)
+        self.propagator.update_memory(final)
         timing.memory = time.perf_counter() - t0
-        return {object_id: final[object_id] for object_id in self.object_ids}
 
     def _refine(self, frame: np.ndarray, coarse: Dict[int, np.ndarray], pending: List[Future], timing: FrameTiming):
         """HQ-SAM and the gate for one frame: (final masks, per-object reports). May raise: see RefinementFaults.
@@ -280,7 +305,8 @@ class TrackingSession:
             # The tensors were allocated on the side stream: keep the caching allocator from
             # reusing their memory before the current stream has finished reading them.
             embedding.features.record_stream(current)
-            embedding.hq_features.record_stream(current)
+            if embedding.hq_features is not None:  # vanilla SAM has none
+                embedding.hq_features.record_stream(current)
         return embedding
 
     def close(self) -> None:

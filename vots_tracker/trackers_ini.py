@@ -6,7 +6,8 @@ the ``vots_tracker`` package, and a ``command`` that runs exactly
 ``python -m vots_tracker <args>`` (through ``runpy``: the toolkit's ``traxpython``
 protocol only accepts a bare module name or Python code, not a module plus flags);
 ``env_LD_LIBRARY_PATH = $LD_LIBRARY_PATH`` is added (the toolkit overwrites the
-variable otherwise) and ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``.
+variable otherwise), ``env_GLIBC_TUNABLES`` (``malloc_env``: fewer page faults on CPU)
+unless the entry sets it, and ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .data_files import PACKAGE_ROOT, ROOT_TRACKERS_INI
 from .errors import UserError
+from .malloc_env import MALLOC_TUNABLES
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +178,8 @@ def render_trackers_ini(
         lowered = {k.lower() for k in extra}
         if "env_ld_library_path" not in lowered:
             extra["env_LD_LIBRARY_PATH"] = "$LD_LIBRARY_PATH"
+        if "env_glibc_tunables" not in lowered:  # glibc reads it only at process start
+            extra["env_GLIBC_TUNABLES"] = MALLOC_TUNABLES
         if weights_dir is not None:
             # An explicit weights folder wins over whatever the root file says.
             for key in [k for k in extra if k.lower() == "env_vots_tracker_weights"]:

@@ -1,9 +1,17 @@
 """Test-only driver for the reference implementation (deaotpy's `aot` package).
 
-Drives the reference inference engines the way aot-benchmark's evaluator does, with the
-protocol our Propagator implements for objects added on a later frame: the new masks are pasted
-over the prediction, each identity group that gains objects gets a reference frame, then every
-group's memory is updated once with the merged label map.
+Drives the reference inference engines step by step as the original DMAOT VOTS runner
+(DMAOT-VOTS2023 `tracker/python_swinb_dm_deaot_vots.py`) does, written from its description:
+  - a frame file is read with cv2.imread(IMREAD_UNCHANGED) and converted BGR -> RGB (`runner_read`);
+  - the uint8 frame goes through `MultiRestrictSize(None, max_edge, False, [1], align_corners)`
+    (cv2 bicubic on uint8) and `MultiToTensor` (float64 / 255, normalised), then `.float()`;
+  - the first frame's label map is resized (nearest) to the processed size;
+  - per frame: propagate, logits decoded at the frame's size, labels = argmax(softmax(logits)),
+    resized (nearest) to the engine's input size for the memory update.
+The runner takes objects on the first frame only. For objects added on a later frame this
+driver follows the protocol our Propagator implements: the new masks are pasted over the
+prediction, each identity group that gains objects gets a reference frame, then every group's
+memory is updated once with the merged label map.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -31,6 +40,16 @@ def _quiet_import():
         from aot.networks.models import build_vos_model
         import aot.dataloaders.video_transforms as transforms
     return DefaultEngineConfig, build_engine, build_vos_model, transforms
+
+
+def runner_read(path) -> np.ndarray:
+    """A frame file as the runner reads it (no EXIF rotation, no colour conversion but BGR -> RGB)."""
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
+
+
+def runner_labels(logits: torch.Tensor) -> np.ndarray:
+    """The runner's label map: argmax over the softmax of the logits (1, C, H, W) -> (H, W)."""
+    return torch.argmax(torch.softmax(logits, dim=1), dim=1)[0].numpy()
 
 
 def reference_config(model_name: str, long_max: int):
@@ -135,9 +154,12 @@ class ReferenceRunner:
         self._img = None
 
     def _prepare(self, rgb: np.ndarray) -> torch.Tensor:
+        """The runner's transform on the uint8 RGB frame: resize (uint8), then to tensor."""
+        assert rgb.dtype == np.uint8
         tr = self._tr
         resize = tr.MultiRestrictSize(None, self.max_edge, False, [1], self.cfg.MODEL_ALIGN_CORNERS)
-        samples = resize({"current_img": rgb.astype(np.float32), "meta": {}})
+        height, width = rgb.shape[:2]
+        samples = resize({"current_img": rgb, "meta": {"height": height, "width": width}})
         samples = tr.MultiToTensor()(samples)
         return samples[0]["current_img"].unsqueeze(0).float()
 

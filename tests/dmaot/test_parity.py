@@ -9,6 +9,12 @@ With random weights, DMAOT's frame similarities can tie to within float rounding
 token means all ~1.0 on the small model), making the evicted frame a coin toss; those cases run
 uncapped.
 
+Both sides preprocess as the original VOTS runner does (tests/dmaot/reference.py): the uint8
+frame is resized before it becomes float, and labels are argmax(softmax(logits)). Most cases use
+160x240 frames, which need no resizing (except for corner-aligned AOT: 161x241); the last ones are processed at another size (stride
+snapping of an odd frame size, and a longest-edge cap below the frame), so the resize order
+matters there.
+
 Label maps must be identical wherever the reference's top-2 logit margin exceeds the logit
 tolerance; at exact ties float rounding may pick either class. Memory is written with the
 reference's label map on both sides (our own prediction when identical, which it almost always
@@ -24,7 +30,7 @@ import torch
 from vots_tracker.dmaot import EngineConfig, Propagator, build_model, load_checkpoint
 
 from .clips import moving_discs
-from .reference import ReferenceRunner, build_reference_model, calibrate_head, save_official
+from .reference import ReferenceRunner, build_reference_model, calibrate_head, runner_labels, save_official
 
 pytest.importorskip("aot")
 
@@ -32,31 +38,34 @@ TOLERANCE = 1e-4
 FRAMES = 14
 ADD_AT = 9  # frame on which the last objects appear
 UNCAPPED = 99
-CASES = [  # (model, objects on frame 0, objects added on ADD_AT, long-term frames kept)
-    ("deaott", 1, 1, UNCAPPED),
-    ("aott", 1, 1, UNCAPPED),
-    ("r50_deaotl", 1, 1, UNCAPPED),
-    ("swinb_dm_deaotl", 1, 1, 3),
-    ("dm_deaott", 10, 2, UNCAPPED),  # the added objects open a second identity group
-    ("swinb_dm_deaotl", 10, 2, 3),  # the VOTS model with 12 objects, evictions and a second group
+FRAME_SIZE = (160, 240)  # multiples of 16: processed as is
+CASES = [  # (model, objects on frame 0, objects added on ADD_AT, long-term frames kept, frame size, max_edge)
+    ("deaott", 1, 1, UNCAPPED, FRAME_SIZE, 1040),
+    ("aott", 1, 1, UNCAPPED, FRAME_SIZE, 1040),  # corner-aligned: processed at 161x241
+    ("r50_deaotl", 1, 1, UNCAPPED, FRAME_SIZE, 1040),
+    ("swinb_dm_deaotl", 1, 1, 3, FRAME_SIZE, 1040),
+    ("dm_deaott", 10, 2, UNCAPPED, FRAME_SIZE, 1040),  # the added objects open a second identity group
+    ("swinb_dm_deaotl", 10, 2, 3, FRAME_SIZE, 1040),  # the VOTS model with 12 objects, evictions and a second group
+    ("deaott", 1, 1, UNCAPPED, (150, 230), 1040),  # stride snapping: processed at 144x224
+    ("dm_deaott", 2, 1, UNCAPPED, FRAME_SIZE, 200),  # longest edge capped below the frame: 128x208
 ]
 
 
-@pytest.mark.parametrize("name,initial,added,long_max", CASES)
-def test_matches_reference(name, initial, added, long_max, tmp_path):
+@pytest.mark.parametrize("name,initial,added,long_max,size,max_edge", CASES)
+def test_matches_reference(name, initial, added, long_max, size, max_edge, tmp_path):
     torch.set_num_threads(2)
     long_gap, short_gap = 2, 2
-    clip = moving_discs(FRAMES, objects=initial + added, seed=1)
+    clip = moving_discs(FRAMES, height=size[0], width=size[1], objects=initial + added, seed=1)
     first_frame, first_labels = clip[0]
     first_labels = np.where(first_labels <= initial, first_labels, 0)
 
     cfg, reference_model = build_reference_model(name, seed=0, long_max=long_max)
-    calibrate_head(cfg, reference_model, first_frame, first_labels)
+    calibrate_head(cfg, reference_model, first_frame, first_labels, max_edge=max_edge)
     model = build_model(name)
     load_checkpoint(model, save_official(reference_model, tmp_path / "official.pth"), "cpu")
 
-    reference = ReferenceRunner(cfg, reference_model, long_gap, short_gap, max_edge=1040)
-    ours = Propagator(model, EngineConfig(long_max, long_gap, short_gap), "cpu")
+    reference = ReferenceRunner(cfg, reference_model, long_gap, short_gap, max_edge=max_edge)
+    ours = Propagator(model, EngineConfig(long_max, long_gap, short_gap, max_edge), "cpu")
     reference.start(first_frame, first_labels)
     ours.add_objects({100 + k: first_labels == k for k in range(1, initial + 1)}, first_frame)
 
@@ -68,8 +77,8 @@ def test_matches_reference(name, initial, added, long_max, tmp_path):
         assert actual.shape == expected.shape
         difference = (actual - expected).abs().max().item()
         assert difference <= TOLERANCE, f"frame {t}: logits differ by {difference:.2e}"
-        expected_labels = expected.argmax(1)[0].numpy()
-        actual_labels = actual.argmax(1)[0].numpy()
+        expected_labels = runner_labels(expected)
+        actual_labels = ours.label_map
         top2 = expected.topk(2, dim=1).values[0]
         decided = (top2[0] - top2[1]).numpy() > TOLERANCE
         assert (expected_labels == actual_labels)[decided].all(), f"frame {t}: label maps differ"
@@ -92,6 +101,9 @@ def test_matches_reference(name, initial, added, long_max, tmp_path):
         else:
             ours.update_memory({100 + k: expected_labels == k for k in range(1, reference.objects + 1)})
 
+    assert ours.processing_size == tuple(reference.engine.input_size_2d)
+    if size != FRAME_SIZE or max_edge < max(size) or name == "aott":
+        assert ours.processing_size != tuple(size), "this case must exercise resizing"
     assert ties <= 10
     groups = ours.groups
     assert len(groups) == -(-(initial + added) // 10)

@@ -121,7 +121,7 @@ def test_max_edge_resize_returns_full_size_masks(model):
 
 
 def test_empty_initial_mask_is_tracked_as_absent(model, caplog):
-    """An empty first mask registers the object with no pixel in memory; it keeps its output slot."""
+    """An empty first mask registers the object with no pixel in memory; it keeps its output slot, empty."""
     clip = moving_discs(3, H, W, objects=1, seed=5)
     prop = Propagator(model, EngineConfig(), "cpu")
     with caplog.at_level(logging.WARNING):
@@ -135,6 +135,7 @@ def test_empty_initial_mask_is_tracked_as_absent(model, caplog):
         out = prop.propagate(frame)
         prop.update_memory()
         assert list(out) == [1, 2] and all(m.shape == (H, W) and m.dtype == bool for m in out.values())
+        assert not out[2].any() and out[1].any()  # no appearance to track: absent, not hallucinated
 
 
 def test_border_and_one_pixel_objects(model):

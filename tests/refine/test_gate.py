@@ -72,3 +72,29 @@ def test_vectorised_over_objects_and_shape_checks():
     assert decision.accepted.tolist() == [True, False]
     with pytest.raises(ValueError, match="gate expects"):
         gate(proposals[:, 0], coarse, tau=0.5)
+
+
+def test_smoothed_rule_is_the_runners_formula():
+    """sum(m*p + 1e-6) / (sum(max(m, p)) + 1e-6): the smoothing counts once per frame pixel."""
+    shape = (480, 854)  # 0.41 of smoothing in the numerator
+    coarse = square(10, 10, 11, 12, shape)  # 2 px
+    half = square(10, 10, 11, 11, shape)  # 1 px: exact IoU 0.5
+    runner = (coarse.astype(np.uint8) * half + 1e-6).sum() / (np.maximum(coarse.astype(np.uint8), half).sum() + 1e-6)
+    assert runner > 0.59
+    decision = gate(half[None, None], coarse[None], tau=0.59, rule="smoothed")
+    assert decision.iou[0] == runner and decision.accepted[0]  # bitwise the same value
+    assert not gate(half[None, None], coarse[None], tau=0.59).accepted[0]  # exact: 0.5
+    same = gate(coarse[None, None], coarse[None], tau=1.0, rule="smoothed")
+    assert same.iou[0] > 1.0 and same.accepted[0]  # above 1: tau 1.0 does not switch it off
+
+
+def test_gate_off_takes_the_first_proposal_of_present_objects():
+    empty = np.zeros((20, 20), dtype=bool)
+    far = square(0, 0, 3, 3)
+    proposals = np.stack([np.stack([far, COARSE]), np.stack([COARSE, far])])
+    decision = gate(proposals, np.stack([COARSE, empty]), tau=0.99, rule="off")
+    assert decision.accepted.tolist() == [True, False] and decision.index.tolist() == [0, 0]
+    np.testing.assert_array_equal(decision.masks[0], far)
+    assert not decision.masks[1].any()
+    with pytest.raises(ValueError, match="gate rule must be one of exact, smoothed, off"):
+        gate(proposals, np.stack([COARSE, empty]), tau=0.5, rule="strict")

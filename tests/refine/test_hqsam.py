@@ -193,10 +193,9 @@ DECODE_BATCH_SCORE = 1e-5  # ~1.5e-7 seen
 
 def test_decode_batch_on_a_real_frame_agrees_within_the_readme_tolerance(refiner):
     """Batched and per-object decoding of 12 objects on a real 1080p frame (skips without shared data)."""
-    from conftest import SHARED_DATA
     from PIL import Image
 
-    root = SHARED_DATA / "demo-1080p-many-objects"
+    root = _shared_data() / "demo-1080p-many-objects"
     if not (root / "masks" / "00002058.png").is_file():
         pytest.skip(f"no real frames at {root}")
     frame = np.asarray(Image.open(root / "images" / "00002058.jpg").convert("RGB"))
@@ -212,3 +211,11 @@ def test_decode_batch_on_a_real_frame_agrees_within_the_readme_tolerance(refiner
     differing = (single.masks != grouped.masks).sum(axis=(2, 3))
     assert differing.max() <= DECODE_BATCH_PIXELS, differing
     np.testing.assert_allclose(grouped.scores, single.scores, rtol=0, atol=DECODE_BATCH_SCORE)
+
+
+def _shared_data():
+    """tests/conftest.py's SHARED_DATA (importing it by name can pick up another folder's conftest)."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("VOTS_TRACKER_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))

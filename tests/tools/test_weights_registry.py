@@ -34,7 +34,7 @@ def test_entries_are_well_formed_and_unique():
     assert len(names) == len(set(names))
     assert set(REGISTRY) == set(names)
     for e in ENTRIES:
-        assert e.kind in ("dmaot", "hqsam"), e
+        assert e.kind in ("dmaot", "hqsam", "sam"), e
         assert e.filename.endswith(".pth") and "/" not in e.filename
         assert e.urls and all(u.startswith("https://") for u in e.urls), e
         assert re.fullmatch(r"[a-z0-9_]+", e.model), e
@@ -46,10 +46,15 @@ def test_entries_are_well_formed_and_unique():
             assert e.filename == f"sam_hq_{e.model}.pth"
             assert e.urls[0] == f"https://huggingface.co/lkeab/hq-sam/resolve/main/{e.filename}"
             assert e.size and e.sha256  # published in the Hugging Face LFS pointers
+        elif e.kind == "sam":  # Meta's names carry the md5's first six hex digits
+            assert re.fullmatch(rf"{e.model}_[0-9a-f]{{6}}\.pth", e.filename), e
+            assert e.urls[0] == f"https://dl.fbaipublicfiles.com/segment_anything/{e.filename}"
+            assert e.size and e.sha256
         else:
             assert e.gdrive_id and any(e.gdrive_id in u for u in e.urls)
     required = {
         "sam_hq_vit_tiny.pth", "sam_hq_vit_b.pth", "sam_hq_vit_l.pth", "sam_hq_vit_h.pth",
+        "sam_vit_b_01ec64.pth", "sam_vit_l_0b3195.pth", "sam_vit_h_4b8939.pth",
         "DeAOTT_PRE_YTB_DAV.pth", "DeAOTS_PRE_YTB_DAV.pth", "DeAOTB_PRE_YTB_DAV.pth", "DeAOTL_PRE_YTB_DAV.pth",
         "R50_DeAOTL_PRE_YTB_DAV.pth", "SwinB_DeAOTL_PRE_YTB_DAV.pth",
         "SwinB_DeAOTL_PRE_YTB_DAV_VIP_MOSE_OVIS_LASOT_GOT.pth",
@@ -108,7 +113,7 @@ def test_every_model_spec_carries_a_registry_file():
         assert spec.checkpoint.model == spec.plain_name or spec.checkpoint is registry.REGISTRY[registry.VOTS_DMAOT_FILE]
     for size, entry in DEFAULT_CHECKPOINTS.items():
         assert REGISTRY[entry.filename] is entry and entry.model == size
-    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam"}
+    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam", "sam"}
     assert all(e.writer for e in ENTRIES)
 
 

@@ -14,7 +14,10 @@ reference frame (kept for good, short-term memory restarted). Groups that gain n
 updated by `update_memory`, once (the reference DeAOT engine also updates them a second time).
 
 Frames are processed at the longest-edge cap `max_edge`, snapped to the model's stride; masks
-come back at the size of the frame given. A frame whose size differs from the first frame's is
+come back at the size of the frame given. Preprocessing follows the original DMAOT VOTS runner
+step by step: the uint8 frame is resized (bicubic, so values are rounded and clipped to 0..255),
+then scaled to [0, 1] and normalised in float64 and handed to the model as float32; the label map
+is argmax(softmax(logits)) at frame size, resized (nearest) to the processing size for memory. A frame whose size differs from the first frame's is
 resized to the same processing size (a warning is logged once) and answered at its own size.
 More than 10 objects use extra identity groups that share each frame's encoder features.
 """
@@ -24,13 +27,14 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Set, Tuple
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..accel import upload
 from .engine import IdentityGroup
 from .models import DMAOTModel
 from .specs import MAX_OBJECTS_PER_GROUP
@@ -91,6 +95,8 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
 class Propagator:
     """Tracks the objects of one sequence; the model itself stays stateless and shareable."""
 
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
+
     def __init__(self, model: DMAOTModel, config: Optional[EngineConfig] = None, device=None) -> None:
         self.model = model
         self.config = config or EngineConfig()
@@ -98,8 +104,9 @@ class Propagator:
         self._amp = _AMP_DTYPES.get(self.config.amp) if self.device.type == "cuda" else None
         if self.config.amp and self._amp is None:
             logger.warning("amp=%s ignored on %s: autocast is used on CUDA only", self.config.amp, self.device)
-        self._mean = torch.tensor(_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(_STD, device=self.device).view(1, 3, 1, 1)
+        # float64, as the runner normalises (numpy on uint8 / 255.); the model gets float32
+        self._mean = torch.tensor(_MEAN, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(_STD, dtype=torch.float64, device=self.device).view(1, 3, 1, 1)
         self._ids: List[int] = []  # external ids; internal identity k+1 is self._ids[k]
         self._groups: List[IdentityGroup] = []
         self._frame = -1
@@ -109,6 +116,9 @@ class Propagator:
         self._labels: Optional[torch.Tensor] = None  # current frame's label map at its own size
         self._awaiting_update = False
         self._warned_size = False
+        # internal identities never yet written to memory with a pixel (an empty first mask):
+        # DMAOT has no appearance for them, so they are kept out of the argmax (reported absent)
+        self._unseen: Set[int] = set()
 
     # ------------------------------------------------------------------ public API
 
@@ -123,6 +133,11 @@ class Propagator:
     @property
     def processing_size(self) -> Optional[Tuple[int, int]]:
         return self._size
+
+    @property
+    def label_map(self) -> Optional[np.ndarray]:
+        """The current frame's labels at its own size: 0 background, k the k-th object in arrival order."""
+        return None if self._labels is None else self._labels.cpu().numpy()
 
     @property
     def groups(self) -> List[IdentityGroup]:
@@ -162,7 +177,11 @@ class Propagator:
             out_size = rgb.shape[:2]
             logits = [self._upsample(group.propagate(feats), out_size) for group in self._groups]
             logits = logits[0] if len(logits) == 1 else self._merge_groups(logits)
-            self._labels = torch.argmax(logits, dim=1)[0]
+            if self._unseen:
+                logits[:, sorted(self._unseen)] = torch.finfo(logits.dtype).min
+            # softmax first, as the runner: where two close logits round to the same
+            # probability, argmax takes the first of them
+            self._labels = torch.argmax(torch.softmax(logits, dim=1), dim=1)[0]
         self._frame += 1
         self._feats = feats
         self._awaiting_update = True
@@ -176,6 +195,7 @@ class Propagator:
                 return
             raise RuntimeError("update_memory() must follow propagate(), once per frame")
         labels = self._labels if masks is None else self._labels_from_masks(masks, tuple(self._labels.shape))
+        self._mark_seen(labels)
         with torch.inference_mode(), self._autocast():
             processed = self._to_processing_size(labels)
             for index, group in enumerate(self._groups):
@@ -219,6 +239,7 @@ class Propagator:
         self._reference(self._feats, labels, touched)
 
     def _reference(self, feats: List[torch.Tensor], labels: torch.Tensor, group_indices) -> None:
+        self._mark_seen(labels)
         processed = self._to_processing_size(labels)
         for index in group_indices:
             count = min(MAX_OBJECTS_PER_GROUP, len(self._ids) - index * MAX_OBJECTS_PER_GROUP)
@@ -237,10 +258,15 @@ class Propagator:
             if not np.any(mask):
                 logger.warning("object %s starts with an empty mask: tracked as absent until it shows up", key)
 
+    def _mark_seen(self, labels: torch.Tensor) -> None:
+        if self._unseen:
+            self._unseen -= set(torch.unique(labels).tolist())
+
     def _register(self, masks: Mapping[int, np.ndarray]) -> List[int]:
         ids = [int(key) for key in masks]
         for key in ids:
             self._ids.append(key)
+            self._unseen.add(len(self._ids))
             if len(self._ids) > len(self._groups) * MAX_OBJECTS_PER_GROUP:
                 cfg = self.config
                 self._groups.append(IdentityGroup(self.model, cfg.long_max, cfg.long_gap, cfg.short_gap))
@@ -252,16 +278,20 @@ class Propagator:
         return torch.autocast("cuda", dtype=self._amp) if self._amp is not None else nullcontext()
 
     def _prepare(self, rgb: np.ndarray) -> torch.Tensor:
-        """uint8 RGB -> normalised (1, 3, h, w) at processing size (bicubic on float, as aot-benchmark)."""
+        """uint8 RGB -> normalised float32 (1, 3, h, w) at processing size, in the runner's order.
+
+        The uint8 frame is resized first (cv2 bicubic rounds and clips to 0..255), as the
+        original VOTS runner's MultiRestrictSize does; aot-benchmark's evaluator resized the
+        float image instead, which differs by up to ~25 grey levels at sharp edges.
+        """
         if rgb.shape[:2] != self._first_size and not self._warned_size:
             logger.warning("frame size %s differs from the first frame's %s; resizing to the processing size %s",
                         rgb.shape[:2], self._first_size, self._size)
             self._warned_size = True
-        image = rgb.astype(np.float32)
-        if image.shape[:2] != self._size:
-            image = cv2.resize(image, (self._size[1], self._size[0]), interpolation=cv2.INTER_CUBIC)
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None]
-        return (x / 255.0 - self._mean) / self._std
+        if rgb.shape[:2] != self._size:
+            rgb = cv2.resize(rgb, (self._size[1], self._size[0]), interpolation=cv2.INTER_CUBIC)
+        x = upload(rgb, self.device, self.pinned_uploads).permute(2, 0, 1)[None]  # uint8: a quarter of float32
+        return ((x.double() / 255.0 - self._mean) / self._std).float()
 
     def _upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
         return F.interpolate(logits.float(), size=tuple(size), mode="bilinear",

@@ -1,4 +1,5 @@
-"""HQ-SAM (the official ``segment-anything-hq`` package) as a batched mask proposer.
+"""HQ-SAM (the official ``segment-anything-hq`` package), or vanilla SAM (the official
+``segment-anything`` package, sizes ``sam_vit_b|l|h``), as a batched mask proposer.
 
 The image embedding (and HQ-SAM's early-layer feature fusion, which depends only
 on the image) is computed once per frame by :meth:`HQSamRefiner.embed`; all
@@ -15,6 +16,9 @@ Proposal modes (decoder tokens: 0 = SAM single-mask, 1-3 = SAM multimask, 4 = HQ
   - an int K in 1..4: the first K of (hq, sam1, sam2, sam3); 4 equals ``all``.
 The HQ token has no IoU head of its own; its score is the single-mask token's
 predicted IoU (both describe the whole prompted object).
+Vanilla SAM has no HQ token: ``all`` is its three multimask masks (sam1, sam2, sam3), an
+int K the first K of them (K = 1: the original no-gate runner's mask); ``hq`` and
+``single`` are HQ-SAM's only.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
+from ..accel import upload
 from ..errors import UserError, first_line
 from ..staging import staged_file
 from .prompts import interior_point, mask_logits
-from .sam_specs import SIZES, TOKEN_ORDER
+from .sam_specs import SIZES, TOKEN_ORDER, VANILLA_PROPOSAL_MODES, VANILLA_TOKEN_ORDER, architecture, is_vanilla
 
 logger = logging.getLogger(__name__)
 
@@ -47,64 +52,72 @@ warnings.filterwarnings("ignore", message=r"Overwriting tiny_vit_\w+ in registry
 _TOKEN_INDEX = {"sam0": 0, "sam1": 1, "sam2": 2, "sam3": 3, "hq": 4}
 
 
+def _family(size: str) -> str:
+    return "SAM" if is_vanilla(size) else "HQ-SAM"
+
+
 class HQSamCheckpointError(UserError):
     """An HQ-SAM checkpoint file cannot be used; the message names the file."""
 
 
 def build_sam(size: str):
-    """The HQ-SAM model of a given size with random parameters (eval mode)."""
+    """The HQ-SAM (or vanilla SAM) model of a given size with random parameters (eval mode)."""
+    if size not in SIZES:
+        raise UserError(f"unknown SAM size {size!r} (known: {', '.join(SIZES)})")
+    if is_vanilla(size):
+        from segment_anything import sam_model_registry
+
+        return sam_model_registry[architecture(size)](checkpoint=None).eval()
     from segment_anything_hq import sam_model_registry
 
-    if size not in SIZES:
-        raise UserError(f"unknown HQ-SAM size {size!r} (known: {', '.join(SIZES)})")
     return sam_model_registry[size](checkpoint=None).eval()
 
 
 def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
-    """Build HQ-SAM and load an official checkpoint strictly; errors name the file."""
+    """Build HQ-SAM (or SAM) and load an official checkpoint strictly; errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise HQSamCheckpointError(f"HQ-SAM checkpoint not found: {path}")
+        raise HQSamCheckpointError(f"{_family(size)} checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise HQSamCheckpointError(f"cannot read HQ-SAM checkpoint {path}: {first_line(error)}") from error
+from ..accel import upload
+from ..errors import UserError, first_line
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise HQSamCheckpointError(f"HQ-SAM checkpoint {path} is not a plain state dict of tensors")
+        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} is not a plain state dict of tensors")
     model = build_sam(size)
     expected = set(model.state_dict())
     missing = sorted(expected - set(state))
     unexpected = sorted(set(state) - expected)
     if missing or unexpected:
         raise HQSamCheckpointError(
-            f"HQ-SAM checkpoint {path} does not match {size}: "
-            f"{len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} unexpected key(s) {unexpected[:3]}"
-        )
-    wrong = sorted(k for k, v in model.state_dict().items() if tuple(state[k].shape) != tuple(v.shape))
-    if wrong:
-        raise HQSamCheckpointError(
-            f"HQ-SAM checkpoint {path} does not match {size}: {len(wrong)} tensor(s) of the wrong shape {wrong[:3]}"
-        )
-    model.load_state_dict(state, strict=True)
+from ..accel import upload
+from ..errors import UserError, first_line
     return model.to(device)
 
 
 def write_random_checkpoint(size: str, path: Union[str, os.PathLike], seed: int = 0) -> Path:
-    """Write a RANDOM-init HQ-SAM state dict in the official format (for tests and smoke runs)."""
+    """Write a RANDOM-init HQ-SAM (or SAM) state dict in the official format (for tests and smoke runs)."""
     path = Path(path)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_sam(size)
     with staged_file(path) as tmp:
         torch.save(model.state_dict(), tmp)
-    logger.warning("wrote RANDOM %s HQ-SAM weights to %s", size, path)
+    logger.warning("wrote RANDOM %s %s weights to %s", size, _family(size), path)
     return path
 
 
-def proposal_tokens(mode: Union[str, int]) -> Tuple[str, ...]:
-    """Names of the proposals a mode yields, in gate order (first wins ties)."""
+def proposal_tokens(mode: Union[str, int], vanilla: bool = False) -> Tuple[str, ...]:
+    """Names of the proposals a mode yields, in gate order (first wins ties); `vanilla`: SAM's tokens."""
     if isinstance(mode, str) and mode.isdigit():
         mode = int(mode)
+    if vanilla:  # no HQ token
+        if mode == "all":
+            return VANILLA_TOKEN_ORDER
+        if isinstance(mode, int) and 1 <= mode <= len(VANILLA_TOKEN_ORDER):
+            return VANILLA_TOKEN_ORDER[:mode]
+        raise UserError(f"proposals with vanilla SAM must be one of {', '.join(VANILLA_PROPOSAL_MODES)}, got {mode!r}")
     if mode == "all":
         return TOKEN_ORDER
     if mode == "hq":
@@ -121,7 +134,7 @@ class FrameEmbedding:
     """Everything HQ-SAM needs from a frame, computed once and shared by all objects."""
 
     features: torch.Tensor  # (1, 256, 64, 64) image embedding
-    hq_features: torch.Tensor  # (1, 32, 256, 256) HQ fusion of the embedding and early ViT features
+    hq_features: Optional[torch.Tensor]  # (1, 32, 256, 256) HQ fusion of the embedding and early ViT features; None for SAM
     input_size: Tuple[int, int]  # resized image (longest side 1024), before padding
     original_size: Tuple[int, int]  # frame (H, W)
 
@@ -134,7 +147,9 @@ class Proposals:
 
 
 class HQSamRefiner:
-    """A loaded HQ-SAM and how to prompt it; holds no per-sequence state."""
+    """A loaded HQ-SAM (or vanilla SAM) and how to prompt it; holds no per-sequence state."""
+
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
 
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
                  proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):
@@ -143,9 +158,10 @@ class HQSamRefiner:
 
         self.size = size
         self.device = torch.device(device)
+        self.vanilla = is_vanilla(size)
         self.model = load_sam(size, checkpoint, self.device)
         self.prompt = prompt
-        self.names = proposal_tokens(proposals)
+        self.names = proposal_tokens(proposals, self.vanilla)
         self.amp = amp
         # The mask decoder's per-object work is fixed; batching saves kernel launches on a GPU,
         # but on a CPU large batches are memory-bound and slower than object by object
@@ -161,11 +177,15 @@ class HQSamRefiner:
     def embed(self, frame: np.ndarray) -> FrameEmbedding:
         """Image embedding of an HxWx3 uint8 RGB frame (safe to run in a worker thread)."""
         resized = self.transform.apply_image(frame)  # the predictor's own resize, for identical numbers
-        image = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
+        image = upload(resized, self.device, self.pinned_uploads).permute(2, 0, 1).contiguous()[None]
         decoder = self.model.mask_decoder
         with self._autocast():
-            features, interm = self.model.image_encoder(self.model.preprocess(image))
-            hq_features = decoder.embedding_encoder(features) + decoder.compress_vit_feat(interm[0].permute(0, 3, 1, 2))
+            encoded = self.model.image_encoder(self.model.preprocess(image))
+            if self.vanilla:
+                features, hq_features = encoded, None
+            else:
+                features, interm = encoded
+                hq_features = decoder.embedding_encoder(features) + decoder.compress_vit_feat(interm[0].permute(0, 3, 1, 2))
         return FrameEmbedding(features, hq_features, tuple(resized.shape[:2]), tuple(frame.shape[:2]))
 
     def propose(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
@@ -174,26 +194,56 @@ class HQSamRefiner:
 
         All objects go through the mask decoder in one batch, or in batches of `decode_batch`.
         """
+        return self.propose_sets(emb, boxes, coarse, prompt, (self.names,))[0]
+
+    def propose_sets(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
+                     prompt: Optional[str] = None, name_sets: Sequence[Tuple[str, ...]] = ()) -> List[Proposals]:
+        """Like :meth:`propose`, for several proposal sets (:func:`proposal_tokens`) at once.
+
+        The decoder computes every token in one call whatever the set, so each set is selected
+        from the same decoder output: a set's proposals are bitwise those of a refiner built
+        for that set alone (what `vots-tracker sweep` relies on).
+        """
         prompt = prompt or self.prompt
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         count = boxes.shape[0]
         height, width = emb.original_size
         if count == 0:
-            return Proposals(np.zeros((0, len(self.names), height, width), bool), np.zeros((0, len(self.names))), self.names)
-        if prompt != "box" and (coarse is None or len(coarse) != count):
+            return [Proposals(np.zeros((0, len(names), height, width), bool), np.zeros((0, len(names))), names)
+                    for names in name_sets]
+        if prompt in ("box+mask", "box+points") and (coarse is None or len(coarse) != count):
             raise ValueError(f"prompt {prompt!r} needs one coarse mask per box")
         step = self.decode_batch or count
         if step >= count:
-            return self._decode(emb, boxes, coarse, prompt)
-        parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt)
+            return self._decode(emb, boxes, coarse, prompt, name_sets)
+        parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt, name_sets)
                  for s in range(0, count, step)]
-        return Proposals(np.concatenate([p.masks for p in parts]), np.concatenate([p.scores for p in parts]),
-                         self.names)
+        return [Proposals(np.concatenate([p[n].masks for p in parts]), np.concatenate([p[n].scores for p in parts]),
+                          names) for n, names in enumerate(name_sets)]
 
-    def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str) -> Proposals:
-        """One mask-decoder call for all the given boxes."""
+    def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str,
+                name_sets: Sequence[Tuple[str, ...]]) -> List[Proposals]:
+        """One mask-decoder call for all the given boxes; each proposal set selected from its output."""
+        low_res, iou = self._decoder_outputs(emb, boxes, coarse, prompt)
+        out = []
+        for names in name_sets:
+            selected, scores = _select(low_res, iou, names)
+            masks = self.model.postprocess_masks(selected, emb.input_size, emb.original_size) > self.model.mask_threshold
+            out.append(Proposals(masks.cpu().numpy(), scores.cpu().numpy(), names))
+        return out
+
+    def decode_logits(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray] = None,
+                      prompt: str = "box") -> Tuple[torch.Tensor, torch.Tensor]:
+        """The proposals' low-resolution logits (N, K, 256, 256) and scores (N, K), one decoder call."""
+        return _select(*self._decoder_outputs(emb, boxes, coarse, prompt), self.names)
+
+    def _decoder_outputs(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray],
+                         prompt: str) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Every decoder token's low-resolution logits and predicted IoU (float32), one decoder call."""
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         count = boxes.shape[0]
-        box_input = torch.as_tensor(self.transform.apply_boxes(boxes, emb.original_size), device=self.device)
+        # float32 torch path, as SamPredictor users call it (apply_boxes computes in float64)
+        box_input = self.transform.apply_boxes_torch(torch.as_tensor(boxes, device=self.device), emb.original_size)
         points = None
         if prompt == "box+points":
             coords = np.stack([_point_or_box_centre(mask, box) for mask, box in zip(coarse, boxes)])[:, None, :]
@@ -210,22 +260,22 @@ class HQSamRefiner:
                 image_pe=self.model.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
-                hq_features=emb.hq_features,
+                **({} if self.vanilla else {"hq_features": emb.hq_features}),
             )
-        low_res, scores = self._select(low_res.float(), iou.float())
-        masks = self.model.postprocess_masks(low_res, emb.input_size, emb.original_size) > self.model.mask_threshold
-        return Proposals(masks.cpu().numpy(), scores.cpu().numpy(), self.names)
+        return low_res.float(), iou.float()
 
-    def _select(self, low_res: torch.Tensor, iou: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        if self.names == ("single",):
-            best = torch.argmax(iou[:, 1:4], dim=1) + 1
-            rows = torch.arange(low_res.shape[0], device=low_res.device)
-            masks = low_res[rows, best] + low_res[:, _TOKEN_INDEX["hq"]]
-            return masks[:, None], iou[rows, best][:, None]
-        index = [_TOKEN_INDEX[name] for name in self.names]
-        # The HQ token has no IoU head; use the single-mask token's score (module docstring).
-        score_index = [0 if i == _TOKEN_INDEX["hq"] else i for i in index]
-        return low_res[:, index], iou[:, score_index]
+
+def _select(low_res: torch.Tensor, iou: torch.Tensor, names: Tuple[str, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The low-resolution logits and scores of one proposal set, from all decoder tokens."""
+    if names == ("single",):
+        best = torch.argmax(iou[:, 1:4], dim=1) + 1
+        rows = torch.arange(low_res.shape[0], device=low_res.device)
+        masks = low_res[rows, best] + low_res[:, _TOKEN_INDEX["hq"]]
+        return masks[:, None], iou[rows, best][:, None]
+    index = [_TOKEN_INDEX[name] for name in names]
+    # The HQ token has no IoU head; use the single-mask token's score (module docstring).
+    score_index = [0 if i == _TOKEN_INDEX["hq"] else i for i in index]
+    return low_res[:, index], iou[:, score_index]
 
 
 def _point_or_box_centre(mask: Optional[np.ndarray], box: np.ndarray) -> np.ndarray:

@@ -21,6 +21,19 @@ def mask_box(mask: np.ndarray) -> Optional[np.ndarray]:
     return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.float32)
 
 
+def mask_box_inclusive(mask: np.ndarray) -> Optional[np.ndarray]:
+    """(x_min, y_min, x_max, y_max): the first and last mask pixels' indices; None when empty.
+
+    The original HQ-SAM-Gate runners' box (SAM's own convention: its prompt encoder puts each
+    coordinate at a pixel centre). `mask_box` spans the pixels' outer edges instead.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
+
+
 def clip_box(box: np.ndarray, height: int, width: int) -> np.ndarray:
     """Clip (x0, y0, x1, y1) to the frame, keeping at least one pixel of extent."""
     x0, y0, x1, y1 = (float(v) for v in box)

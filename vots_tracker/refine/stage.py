@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .gate import gate
-from .hqsam import FrameEmbedding, HQSamRefiner
+from .gate import gate, gate_iou
+from .hqsam import FrameEmbedding, HQSamRefiner, Proposals
 from .overlap import resolve_overlaps
-from .prompts import clip_box, mask_box
+from .prompts import clip_box, mask_box, mask_box_inclusive
 from .redetect import RedetectOptions, Redetector
 
 logger = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class RefineOptions:
     tau: float = 0.59
+    gate: str = "exact"  # one of gate.GATES
     resolve_overlaps: bool = True
     redetect: bool = False
     redetect_options: RedetectOptions = field(default_factory=RedetectOptions)
@@ -35,6 +36,52 @@ class ObjectReport:
     redetected: bool = False
 
 
+@dataclass
+class FrameProposals:
+    """Every proposal for the objects DMAOT still sees on one frame: what the gate chooses from."""
+
+    present: List[int]  # ids of the objects with a non-empty DMAOT mask, in arrival order
+    coarse: np.ndarray  # (N, H, W) their DMAOT masks
+    proposals: Proposals  # (N, K, H, W)
+    _iou: Dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def iou(self, rule: str) -> np.ndarray:
+        """(N, K) the gate's IoU of each proposal with its DMAOT mask: computed once per rule, whatever tau asks."""
+        if rule not in self._iou:
+            self._iou[rule] = gate_iou(self.proposals.masks, self.coarse, rule)
+        return self._iou[rule]
+
+
+def apply_gate(coarse: Dict[int, np.ndarray], proposed: Optional[FrameProposals], tau: float,
+               rule: str = "exact") -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
+    """Per object, the gate's choice between its DMAOT mask and its proposals (pure)."""
+    final = {i: np.asarray(coarse[i], dtype=bool) for i in coarse}
+    reports = {i: ObjectReport(False, 0.0, None) for i in coarse}
+    if proposed is None or not proposed.present:
+        return final, reports
+    decision = gate(proposed.proposals.masks, proposed.coarse, tau, rule, iou=proposed.iou(rule))
+    for n, object_id in enumerate(proposed.present):
+        index = int(decision.index[n])
+        name = proposed.proposals.names[index] if index >= 0 else None
+        reports[object_id] = ObjectReport(bool(decision.accepted[n]), float(decision.iou[n]), name)
+        final[object_id] = decision.masks[n]
+    return final, reports
+
+
+def settle_overlaps(final: Dict[int, np.ndarray], coarse: Dict[int, np.ndarray], enabled: bool) -> Dict[int, np.ndarray]:
+    """Overlap resolution over all objects (when enabled), DMAOT's masks breaking ties (pure).
+
+    With :func:`apply_gate` before it, this is refinement without re-detection: what
+    :meth:`RefinementSession.refine` runs, and what `vots-tracker sweep` runs per setting
+    on proposals computed once (see :meth:`RefinementSession.propose`).
+    """
+    ids = list(final)
+    if not enabled or len(ids) < 2:
+        return final
+    resolved = resolve_overlaps(np.stack([final[i] for i in ids]), np.stack([coarse[i] for i in ids]))
+    return {object_id: resolved[n] for n, object_id in enumerate(ids)}
+
+
 class RefinementSession:
     """Refinement state of one sequence (re-detection filters); the refiner itself is shared."""
 
@@ -43,31 +90,28 @@ class RefinementSession:
         self.options = options or RefineOptions()
         self.redetector = Redetector(self.options.redetect_options) if self.options.redetect else None
 
-    def refine(self, emb: FrameEmbedding, coarse: Dict[int, np.ndarray]) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
-        ids = list(coarse)
-        final = {i: np.asarray(coarse[i], dtype=bool) for i in ids}
-        reports = {i: ObjectReport(False, 0.0, None) for i in ids}
+    def propose(self, emb: FrameEmbedding, coarse: Dict[int, np.ndarray],
+                name_sets: Optional[Sequence[Tuple[str, ...]]] = None) -> List[FrameProposals]:
+        """Proposals for every object DMAOT still sees, one :class:`FrameProposals` per proposal set
+        (default: the refiner's own), all from one decoder pass."""
+        name_sets = list(name_sets or [self.refiner.names])
+        present = [i for i in coarse if np.asarray(coarse[i]).any()]
         height, width = emb.original_size
+        stacked = np.zeros((len(present), height, width), bool)
+        for n, object_id in enumerate(present):
+            stacked[n] = coarse[object_id]
+        boxes = self._boxes(stacked, height, width) if present else np.zeros((0, 4), np.float32)
+        sets = self.refiner.propose_sets(emb, boxes, stacked, name_sets=name_sets)
+        return [FrameProposals(present, stacked, proposals) for proposals in sets]
 
-        # Gate: only objects DMAOT still sees; tau >= 1 can never accept, so skip decoding.
-        present = [i for i in ids if final[i].any()]
-        if present and self.options.tau < 1.0:
-            boxes = np.stack([clip_box(mask_box(final[i]), height, width) for i in present])
-            stacked = np.stack([final[i] for i in present])
-            proposals = self.refiner.propose(emb, boxes, stacked)
-            decision = gate(proposals.masks, stacked, self.options.tau)
-            for n, object_id in enumerate(present):
-                index = int(decision.index[n])
-                name = proposals.names[index] if index >= 0 else None
-                reports[object_id] = ObjectReport(bool(decision.accepted[n]), float(decision.iou[n]), name)
-                final[object_id] = decision.masks[n]
-
+    def refine(self, emb: FrameEmbedding, coarse: Dict[int, np.ndarray]) -> Tuple[Dict[int, np.ndarray], Dict[int, ObjectReport]]:
+        # Only objects DMAOT still sees are gated; an exact IoU never exceeds 1, so tau >= 1 skips decoding.
+        decodes = self.options.tau < 1.0 or self.options.gate != "exact"
+        proposed = self.propose(emb, coarse)[0] if decodes else None
+        final, reports = apply_gate(coarse, proposed, self.options.tau, self.options.gate)
         if self.redetector is not None:
             self._redetect(emb, final, reports)
-
-        if self.options.resolve_overlaps and len(ids) > 1:
-            resolved = resolve_overlaps(np.stack([final[i] for i in ids]), np.stack([coarse[i] for i in ids]))
-            final = {object_id: resolved[n] for n, object_id in enumerate(ids)}
+        final = settle_overlaps(final, coarse, self.options.resolve_overlaps)
 
         if self.redetector is not None:
             self.redetector.observe(final)
@@ -75,6 +119,11 @@ class RefinementSession:
             logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
+
+    def _boxes(self, masks: np.ndarray, height: int, width: int) -> np.ndarray:
+        if self.refiner.prompt == "box-inclusive":  # the original runners' box, inside the frame by construction
+            return np.stack([mask_box_inclusive(mask) for mask in masks])
+        return np.stack([clip_box(mask_box(mask), height, width) for mask in masks])
 
     def _redetect(self, emb: FrameEmbedding, final: Dict[int, np.ndarray], reports: Dict[int, ObjectReport]) -> None:
         lost = self.redetector.lost_boxes(final)

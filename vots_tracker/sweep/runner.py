@@ -1,0 +1,136 @@
+"""Per-sequence sweep tasks: what a worker loads once, and what it does for one sequence.
+
+A task is (experiment identifier, sequence name). :class:`SequenceSweeper` holds what
+a worker needs (the loaded toolkit workspace, the derived trackers, the models) and
+:meth:`SequenceSweeper.run` sweeps one sequence: the toolkit's own experiment code
+executes every derived tracker on it, all answered by one :class:`SharedPass`, so
+each derived tracker's results are written by the toolkit's results storage exactly
+as ``vot evaluate`` writes them. :func:`run_tasks` is the seam for "run these tasks":
+sequential here; a parallel runner only has to give each worker its own sweeper.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .. import toolkit
+from ..staging import write_text_atomic
+from .settings import GateSetting, SweepError
+from .shared_pass import SharedPass
+
+logger = logging.getLogger(__name__)
+
+Task = Tuple[str, str]  # (experiment identifier, sequence name)
+Counts = Dict[str, List[int]]  # derived tracker -> [decisions, accepted]
+
+
+class SequenceSweeper:
+    """Sweeps sequences of one workspace for one base tracker; models load on first use."""
+
+    def __init__(self, workspace: Path, base: str, settings: Sequence[GateSetting], config, out_dir: Path):
+        self.workspace = Path(workspace)
+        self.base = base
+        self.settings = list(settings)
+        self.names = [setting.tracker_name(base) for setting in self.settings]
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.frames: Dict[Task, int] = {}  # sequence lengths, known once tasks() ran
+        self._ws = None
+        self._derived = None
+        self._tracker = None
+
+    def _workspace(self):
+        if self._ws is None:
+            self._ws = toolkit.load_workspace(self.workspace)
+            self._derived = self._ws.registry.resolve(
+                *self.names, storage=self._ws.storage.substorage("results"), skip_unknown=False)
+        return self._ws
+
+    def tasks(self) -> List[Task]:
+        """Every (experiment, sequence) of the stack, as ``vot evaluate`` visits them."""
+        from vot.experiment.multirun import UnsupervisedExperiment
+
+        ws = self._workspace()
+        tasks = []
+        for experiment in ws.stack:
+            if not isinstance(experiment, UnsupervisedExperiment) or getattr(experiment, "realtime", None):
+                raise SweepError(f"experiment {experiment.identifier!r} is not an unsupervised (non-realtime) "
+                                 "experiment: the sweep supports only those (the VOTS stacks' kind)")
+            for sequence in ws.dataset:
+                for transformed in experiment.transform(sequence):
+                    tasks.append((experiment.identifier, transformed.name))
+                    self.frames[tasks[-1]] = len(transformed)
+        if not tasks:
+            raise SweepError(f"{self.workspace}: the stack has no sequences to sweep")
+        return tasks
+
+    def _find(self, task: Task):
+        ws = self._workspace()
+        experiment = next(e for e in ws.stack if e.identifier == task[0])
+        for sequence in ws.dataset:
+            for transformed in experiment.transform(sequence):
+                if transformed.name == task[1]:
+                    return experiment, transformed
+        raise SweepError(f"sequence {task[1]!r} not found in experiment {task[0]!r}")
+
+    def counts_path(self, task: Task) -> Path:
+        return self.out_dir / "counts" / task[0] / f"{task[1]}.json"
+
+    def run(self, task: Task, force: bool = False) -> Counts:
+        """Sweep one sequence (unless every derived tracker already has it); returns the gate counts."""
+        experiment, sequence = self._find(task)
+        stored = self._stored_counts(task)
+        if not force and stored is not None and all(experiment.scan(t, sequence)[0] for t in self._derived):
+            logger.info("%s/%s: every setting has results already; skipped", *task)
+            return stored
+        if self._tracker is None:
+            from ..session import Tracker
+
+            self._tracker = Tracker.from_config(self.config)
+        started = time.monotonic()
+        shared = SharedPass(self._tracker, self.settings)
+        try:
+            for index, derived in enumerate(self._derived):
+                # The toolkit's own experiment loop and results storage, with our runtime in place of TraX.
+                proxy = copy.copy(derived)
+                proxy.runtime = lambda *_args, derived=derived, index=index, **_kwargs: shared.runtime(derived, index)
+                experiment.execute(proxy, sequence, force=True)
+        finally:
+            shared.close()
+        decisions, accepted = shared.counts or ([0] * len(self.names), [0] * len(self.names))
+        counts = {name: [int(d), int(a)] for name, d, a in zip(self.names, decisions, accepted)}
+        path = self.counts_path(task)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(counts, indent=1))  # last: its presence marks the sequence done
+        logger.info("%s/%s: %d frames, %d settings in %.1f s", task[0], task[1], len(sequence), len(self.names),
+                    time.monotonic() - started)
+        return counts
+
+    def _stored_counts(self, task: Task) -> Optional[Counts]:
+        path = self.counts_path(task)
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stored, dict) or not all(name in stored for name in self.names):
+            return None
+        return {name: stored[name] for name in self.names}
+
+
+def run_tasks(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool = False) -> Dict[Task, Counts]:
+    """Run every task in this process, one after another; a failing sequence does not stop the others
+    (it has no counts here, and the completeness check afterwards names its missing results)."""
+    counts = {}
+    for task in tasks:
+        try:
+            counts[task] = sweeper.run(task, force=force)
+        except SweepError:
+            raise
+        except Exception:  # like `vot evaluate --persist`: log it, go on with the other sequences
+            logger.exception("%s/%s: the sweep failed on this sequence", *task)
+    return counts
