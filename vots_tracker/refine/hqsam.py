@@ -81,8 +81,7 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-from ..accel import upload
-from ..errors import UserError, first_line
+        raise HQSamCheckpointError(f"cannot read {_family(size)} checkpoint {path}: {first_line(error)}") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} is not a plain state dict of tensors")
     model = build_sam(size)
@@ -91,8 +90,14 @@ from ..errors import UserError, first_line
     unexpected = sorted(set(state) - expected)
     if missing or unexpected:
         raise HQSamCheckpointError(
-from ..accel import upload
-from ..errors import UserError, first_line
+            f"{_family(size)} checkpoint {path} does not match {size}: "
+            f"{len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} unexpected key(s) {unexpected[:3]}"
+        )
+    wrong = sorted(k for k, v in model.state_dict().items() if tuple(state[k].shape) != tuple(v.shape))
+    if wrong:
+        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} does not match {size}: "
+                                   f"{len(wrong)} tensor(s) of the wrong shape {wrong[:3]}")
+    model.load_state_dict(state, strict=True)
     return model.to(device)
 
 
