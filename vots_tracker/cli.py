@@ -37,8 +37,27 @@ def setup_logging(level: str = "INFO") -> None:
     )
 
 
-def _serve(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+SERVE_DESCRIPTION = "Run the multi-object TraX server on stdin/stdout; logs go to stderr."
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """serve's parser: an argument error is raised, so that it can reach the TraX client."""
+
+    def error(self, message: str):
+        raise ConfigError(message)
+
+
+def _serve(argv: List[str]) -> int:
+    """``vots-tracker serve``: any configuration error goes to the client as the quit reason, after the handshake."""
+    parser = _RaisingParser(prog="vots-tracker serve", description=SERVE_DESCRIPTION)
+    add_tracker_arguments(parser)
+    try:
+        config = config_from_args(parser.parse_args(argv))
+    except ConfigError as error:
+        setup_logging()
+        from .protocol import refuse
+
+        return refuse(f"vots-tracker: bad configuration: {error}")
     setup_logging(config.log_level)
     from .protocol import serve
 
@@ -55,31 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve = subparsers.add_parser(
         "serve",
         help="run the multi-object TraX server (what trackers.ini starts)",
-        description="Run the multi-object TraX server on stdin/stdout; logs go to stderr.",
+        description=SERVE_DESCRIPTION,
     )
-    add_tracker_arguments(serve)
-    serve.set_defaults(func=_serve)
+    add_tracker_arguments(serve)  # for --help only: main() hands serve's arguments to _serve
     for module_name in SUBCOMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
-    if argv is None and args.command == "track":  # started from a shell: glibc settings need a restart
-        from .malloc_env import restart_with_tunables
+    from_shell = argv is None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["serve"]:
+            return _serve(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        if from_shell and args.command == "track":  # started from a shell: glibc settings need a restart
+            from .malloc_env import restart_with_tunables
 
-        restart_with_tunables(sys.argv[1:])
-    if args.command != "serve":
+            restart_with_tunables(sys.argv[1:])
         setup_logging(getattr(args, "log_level", None) or "INFO")
         stop_signals.install()  # SIGTERM/SIGHUP clean up staged output like Ctrl-C
-    try:
         return int(args.func(args) or 0)
-    except (UserError, ConfigError) as error:
+    except UserError as error:
         print(f"vots-tracker: error: {error}", file=sys.stderr)
         return 2
     except stop_signals.Stopped as stop:

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 from .dmaot.specs import get_spec
+from .errors import UserError
 from .refine import sam_specs
 from .refine.gate import GATES
 from .refine.sam_specs import PROMPTS, PROPOSAL_MODES
@@ -30,7 +31,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 CHECKPOINT_OF = {"model": "dmaot_checkpoint", "sam": "sam_checkpoint"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value or preset is invalid; the message names it."""
 
 
@@ -75,6 +76,8 @@ class TrackerConfig:
     """Re-detect lost objects with a Kalman-predicted box prompt, under a stricter acceptance rule."""
     parallel_embedding: bool = True
     """Compute the HQ-SAM image embedding concurrently with DMAOT propagation (on a CPU only with more than one thread)."""
+    max_refine_failures: int = 5
+    """Consecutive frames on which HQ-SAM may fail (each keeps DMAOT's masks, with a warning) before refinement is turned off for the rest of the sequence."""
 
     # --- runtime ---
     device: str = "auto"
@@ -110,11 +113,13 @@ class TrackerConfig:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if not 0.0 <= float(self.tau) <= 1.0:
             raise ConfigError(f"tau must lie in [0, 1], got {self.tau}")
-        for name in ("long_max", "long_gap", "short_gap"):
+        for name in ("long_max", "long_gap", "short_gap", "max_refine_failures"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if int(self.decode_batch) < 0:
             raise ConfigError(f"decode_batch must be >= 0, got {self.decode_batch}")
+        if int(self.threads) < 0:
+            raise ConfigError(f"threads must be >= 0 (0 = torch's default), got {self.threads}")
         if int(self.max_edge) < 0:
             raise ConfigError(f"max_edge must be >= 0, got {self.max_edge}")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -115,20 +115,22 @@ def evaluate(
 
     Ray is not started when nothing is left to run.
     """
-    workspace = Path(workspace).resolve()
-    tasks, complete = plan_tasks(workspace, trackers, force)
-    logger.info("%d sequence task(s) to run, %d already complete", len(tasks), complete)
-    if not tasks:
-        return Summary([]), complete
-    clear_staging(workspace, trackers)
-    with ray_session(address, workers, cpus_per_task, gpus_per_task) as resources:
-        logger.info("Ray: %g CPU(s) and %g GPU(s) per task, up to %d at once", resources.cpus_per_task,
-                    resources.gpus_per_task, resources.concurrency)
-        check_nodes([workspace / "config.yaml", workspace / "sequences" / "list.txt", *required_paths])
-        summary = run_tasks(tasks, run_sequence, resources, retries, env=worker_env(workspace),
-                            description="sequences")
-    clear_staging(workspace, trackers)
-    return summary, complete
+    # libtrax carries ASCII frame paths only: a non-ASCII workspace is reached through a symlink
+    # (on this node: on a multi-node cluster check_nodes names it if another node lacks it).
+    with toolkit.ascii_route(Path(workspace).resolve()) as workspace:
+        tasks, complete = plan_tasks(workspace, trackers, force)
+        logger.info("%d sequence task(s) to run, %d already complete", len(tasks), complete)
+        if not tasks:
+            return Summary([]), complete
+        clear_staging(workspace, trackers)
+        with ray_session(address, workers, cpus_per_task, gpus_per_task) as resources:
+            logger.info("Ray: %g CPU(s) and %g GPU(s) per task, up to %d at once", resources.cpus_per_task,
+                        resources.gpus_per_task, resources.concurrency)
+            check_nodes([workspace / "config.yaml", workspace / "sequences" / "list.txt", *required_paths])
+            summary = run_tasks(tasks, run_sequence, resources, retries, env=worker_env(workspace),
+                                description="sequences")
+        clear_staging(workspace, trackers)
+        return summary, complete
 
 
 # --------------------------------------------------------------------------------------

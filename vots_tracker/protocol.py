@@ -9,23 +9,26 @@ whole run so that a stray ``print`` cannot corrupt the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .errors import UserError
+from .watchdog import ClientWatchdog
 
 logger = logging.getLogger(__name__)
 
 
-class ProtocolError(Exception):
+class ProtocolError(UserError):
     """A request the tracker cannot serve; the message is sent to the toolkit as the quit reason."""
 
 
 def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     """Load the colour image of a request as HxWx3 uint8 RGB."""
-    import os
-
     import cv2
     import trax
 
@@ -138,53 +141,141 @@ class TraxLoop:
             self.session = None
 
 
-def serve(config) -> int:
-    """Run the TraX server until the client quits. Returns the process exit code."""
+EXIT_TRACKING_FAILED = 1
+EXIT_BAD_CONFIGURATION = 2
+
+
+@contextlib.contextmanager
+def _stdout_for_protocol_only():
+    """Point Python's stdout at stderr: the real stdout (fd 1) carries nothing but libtrax's messages."""
+    saved = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = saved
+
+
+def _handshake():
     import trax
 
+    return trax.Server([trax.Region.MASK], [trax.Image.PATH], multiobject=True,
+                       tracker_name="vots_tracker", tracker_family="DMAOT+HQ-SAM")
+
+
+def ascii_text(text: str) -> str:
+    """``text`` with non-ASCII characters escaped (\\xe9): libtrax drops a quit reason that holds any."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def _quit(server, reason: str) -> None:
+    try:
+        server.quit(reason=ascii_text(reason))
+    except Exception:  # the client may already be gone; the log has the cause
+        logger.warning("could not send the quit message")
+
+
+def refuse(reason: str, exit_code: int = EXIT_BAD_CONFIGURATION) -> int:
+    """Handshake, then quit with ``reason``: how a server that cannot start tells the toolkit why.
+
+    Without the handshake the toolkit reports only "Unable to connect to tracker".
+    """
+    reason = ascii_text(reason)
+    logger.error("%s", reason)
+    with _stdout_for_protocol_only():
+        try:
+            server = _handshake()
+        except Exception as error:  # no TraX client on the other end (e.g. run by hand)
+            logger.warning("could not reach a TraX client: %s", error)
+            return exit_code
+        _quit(server, reason)
+    return exit_code
+
+
+def serve(config) -> int:
+    """Run the TraX server until the client quits. Returns the process exit code."""
     from .session import Tracker
 
-    protocol_stdout = sys.stdout
-    sys.stdout = sys.stderr  # nothing but libtrax may write to the real stdout
+    watchdog = ClientWatchdog.for_environment().start()  # also while the models load
     try:
-        load_error = None
-        tracker = None
-        try:
-            tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
-        except Exception as error:  # reported through the protocol below, so the toolkit shows it
-            logger.exception("could not load the tracker")
-            load_error = f"vots-tracker could not start: {error}"
-
-        server = trax.Server([trax.Region.MASK], [trax.Image.PATH], multiobject=True,
-                             tracker_name="vots_tracker", tracker_family="DMAOT+HQ-SAM")
-        if load_error:
-            server.quit(reason=load_error)
-            return 1
-        loop = TraxLoop(tracker)
-        try:
-            while True:
-                request = server.wait()
-                if request.type == trax.TraxStatus.QUIT:
-                    logger.info("client quit after %d frame(s)", loop.frames)
-                    break
-                if request.type == trax.TraxStatus.INITIALIZE:
-                    reply = loop.initialize(request.image, request.objects)
-                elif request.type == trax.TraxStatus.FRAME:
-                    reply = loop.frame(request.image, request.objects)
-                else:
-                    raise ProtocolError(f"unexpected request type {request.type}")
-                server.status(reply)
-        except Exception as error:
-            logger.exception("tracking failed")
-            reason = str(error) if isinstance(error, ProtocolError) else f"{type(error).__name__}: {error}"
+        with _stdout_for_protocol_only():
             try:
-                server.quit(reason=reason)
-            except Exception:  # the client may already be gone; the log above has the cause
-                logger.warning("could not send the quit message")
-            return 1
-        finally:
-            loop.close()
-        server.quit()
-        return 0
+                tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
+            except Exception as error:  # reported through the protocol, so the toolkit shows it
+                if not isinstance(error, UserError):
+                    logger.exception("could not load the tracker")
+                return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
+            server = _handshake()
+            loop = TraxLoop(tracker)
+            try:
+                return _serve_requests(server, loop, watchdog)
+            finally:
+                loop.close()
     finally:
-        sys.stdout = protocol_stdout
+        watchdog.stop()
+
+
+def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:
+    import trax
+
+    try:
+        while True:
+            try:
+                with watchdog.waiting():
+                    request = server.wait()
+            except trax.TraxException as error:
+                raise ProtocolError(protocol_error_reason(error, watchdog.input_closed())) from error
+            if request.type == trax.TraxStatus.QUIT:
+                logger.info("client quit after %d frame(s)", loop.frames)
+                break
+            if request.type == trax.TraxStatus.INITIALIZE:
+                reply = loop.initialize(request.image, request.objects)
+            elif request.type == trax.TraxStatus.FRAME:
+                reply = loop.frame(request.image, request.objects)
+            else:
+                raise ProtocolError(f"unexpected request type {request.type}")
+            server.status(reply)
+    except Exception as error:
+        if isinstance(error, UserError):
+            reason = ascii_text(str(error))
+            logger.error("tracking failed: %s", reason)
+        else:
+            logger.exception("tracking failed")
+            reason = f"{type(error).__name__}: {error}"
+        _quit(server, reason)
+        return EXIT_TRACKING_FAILED
+    server.quit()
+    return 0
+
+
+def protocol_error_reason(error: Exception, input_closed: bool = False) -> str:
+    """The quit reason for a request libtrax could not read, with the likely cause when it can be named.
+
+    libtrax reports a closed input as a protocol error too, so that case is told apart first.
+    Otherwise the likely cause is a frame path holding non-ASCII characters, which libtrax's
+    parser rejects ("illegal argument number"). The server never sees the path; the toolkit
+    that started it does: its working directory or arguments name the workspace.
+    """
+    message = str(error).replace("Exception when waiting for command: ", "")
+    if input_closed or "Protocol error" not in message:
+        return f"TraX connection lost: the client closed the connection ({message})"
+    reason = f"TraX protocol error: {message}"
+    path = non_ascii_client_path()
+    if path:
+        return (f"{reason}; the toolkit's path {ascii_text(path)} holds non-ASCII characters, which libtrax cannot pass "
+                f"as frame paths: move the workspace to an ASCII-only path or reach it through an ASCII-only "
+                f"symlink (or run `vots-tracker evaluate`, which does that itself)")
+    return f"{reason} (libtrax rejects frame paths with non-ASCII characters: use an ASCII-only workspace path)"
+
+
+def non_ascii_client_path(pid: Optional[int] = None) -> Optional[str]:
+    """The first non-ASCII path among the client's (parent process's) working directory and arguments."""
+    pid = os.getppid() if pid is None else pid
+    candidates: List[str] = []
+    try:
+        candidates.append(os.readlink(f"/proc/{pid}/cwd"))
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            candidates += [arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg]
+    except OSError:  # not Linux, or the parent is gone
+        pass
+    return next((text for text in candidates if not text.isascii()), None)

@@ -158,9 +158,11 @@ class TrackingSession:
         self.propagator = Propagator(tracker.dmaot_model, tracker.options.engine, tracker.device)
         self.refinement = None
         if tracker.refiner is not None and tracker.options.refine is not None:
+            from .refine.faults import RefinementFaults
             from .refine.stage import RefinementSession
 
             self.refinement = RefinementSession(tracker.refiner, tracker.options.refine)
+            self.faults = RefinementFaults(tracker.refiner, self.config.max_refine_failures)
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stream = None  # CUDA: the embedding's own stream, so it overlaps DMAOT's kernels
         if self.refinement is not None and self.config.parallel_embedding and _overlap_pays(tracker.refiner.device):
@@ -172,6 +174,7 @@ class TrackingSession:
                 self._stream = torch.cuda.Stream(device=device)
         self.object_ids: List[int] = []
         self.frame_index = -1
+        self.frame_shape = None  # the first frame's; every later frame must match it
         self.reports: Dict[int, object] = {}
         self.timing = FrameTiming()
 
@@ -189,6 +192,9 @@ class TrackingSession:
             if object_id in self.object_ids:
                 raise ValueError(f"object id {object_id} was already added on an earlier frame")
             new_objects[object_id] = check_mask(mask, frame.shape, f"object {object_id}")
+        if self.frame_shape is not None and frame.shape != self.frame_shape:
+            raise ValueError(f"frame {self.frame_index + 2} is {frame.shape[1]}x{frame.shape[0]}, but the sequence "
+                             f"started with {self.frame_shape[1]}x{self.frame_shape[0]} frames")
         self.frame_index += 1
         timing = FrameTiming()
 
@@ -196,6 +202,7 @@ class TrackingSession:
             if self.frame_index == 0:
                 if not new_objects:
                     raise ValueError("the first frame must bring at least one object")
+                self.frame_shape = frame.shape
                 self.propagator.add_objects(new_objects, frame=frame)
                 self.object_ids.extend(new_objects)
                 result = {object_id: new_objects[object_id] for object_id in self.object_ids}
@@ -213,36 +220,37 @@ class TrackingSession:
         return result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
-        coarse, embedding = self._propagate(frame, timing)
-        final = coarse
-        if embedding is not None:
-            t0 = time.perf_counter()
-            final, self.reports = self.refinement.refine(embedding, coarse)
-            timing.refine = time.perf_counter() - t0
+        coarse, pending = self._propagate(frame, timing)
+        final, self.reports = coarse, {}
+        if pending is not None:
+            refined = self.faults.attempt(self.frame_index, len(coarse),
+                                          lambda: self._refine(frame, coarse, pending, timing))
+            if refined is not None:
+                final, self.reports = refined
+            elif self.refinement.redetector is not None:
+                self.refinement.redetector.observe(final)  # the filters still step once per frame
         final = claim_new_objects(final, new_objects)
         self._add_objects(new_objects)
         self._update_memory(final if self.config.cycle and self.refinement is not None else None, timing)
         return {object_id: final[object_id] for object_id in self.object_ids}
 
     def _propagate(self, frame: np.ndarray, timing: FrameTiming):
-        """DMAOT's masks for the frame and, when refining, HQ-SAM's embedding of it (computed meanwhile)."""
+        """DMAOT's masks for the frame and, when refining, the embedding's future (computed meanwhile).
+
+        The second item is None when not refining; else a list holding the worker's future, or
+        empty when the embedding is computed in this thread (see :meth:`_refine`).
+        """
+        refining = self.refinement is not None and self.faults.enabled
         embedding_future: Optional[Future] = None
-        if self.refinement is not None and self._executor is not None:
+        if refining and self._executor is not None:
             embedding_future = self._executor.submit(self._embed, frame)
 
         t0 = time.perf_counter()
         coarse = self.propagator.propagate(frame)
         timing.propagate = time.perf_counter() - t0
-
-        embedding = None
-        if self.refinement is not None:
-            t0 = time.perf_counter()
-            if embedding_future is not None:
-                embedding = self._receive(embedding_future.result())
-            else:
-                embedding = self._embed(frame)[0]
-            timing.embed_wait = time.perf_counter() - t0
-        return coarse, embedding
+        if not refining:
+            return coarse, None
+        return coarse, [embedding_future] if embedding_future is not None else []
 
     def _add_objects(self, new_objects: Dict[int, np.ndarray]) -> None:
         if new_objects:
@@ -254,6 +262,23 @@ class TrackingSession:
         t0 = time.perf_counter()
         self.propagator.update_memory(final)
         timing.memory = time.perf_counter() - t0
+
+    def _refine(self, frame: np.ndarray, coarse: Dict[int, np.ndarray], pending: List[Future], timing: FrameTiming):
+        """HQ-SAM and the gate for one frame: (final masks, per-object reports). May raise: see RefinementFaults.
+
+        ``pending`` holds the embedding started in the worker, taken by the first attempt; a retry
+        computes the embedding again, in this thread.
+        """
+        t0 = time.perf_counter()
+        if pending:
+            embedding = self._receive(pending.pop().result())
+        else:
+            embedding = self._embed(frame)[0]
+        timing.embed_wait = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        refined = self.refinement.refine(embedding, coarse)
+        timing.refine = time.perf_counter() - t0
+        return refined
 
     def _embed(self, frame: np.ndarray):
         """(embedding, CUDA event marking its completion or None)."""
@@ -285,6 +310,9 @@ class TrackingSession:
         return embedding
 
     def close(self) -> None:
+        if self.refinement is not None and self.frame_index > 0:
+            logger.info("sequence report: %d frame(s), %d object(s); %s", self.frame_index + 1, len(self.object_ids),
+                     self.faults.summary(self.frame_index))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -17,6 +17,7 @@ produces nothing, so every step here is checked from its *outputs*:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,10 +25,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from .errors import UserError
 
@@ -130,7 +132,17 @@ def run_vot(
     log_dir = workspace / LOG_DIR
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{log_name}.log"
-    argv = vot_command(args)
+    args = list(args)
+    with ascii_route(workspace) as route:
+        routed = [_reroute(arg, workspace, route) for arg in args]
+        cwd = _reroute(str(cwd or workspace), workspace, route)
+        return _run_logged(args, routed, workspace, log_path, offline, echo, timeout, cwd)
+
+
+def _run_logged(args: List[str], routed: List[str], workspace: Path, log_path: Path, offline: bool, echo: bool,
+                timeout: Optional[float], cwd: str) -> VotRun:
+    """The body of :func:`run_vot`: run ``vot ROUTED``, tee the output into the log, check the exit."""
+    argv = vot_command(routed)
     logger.info("running: vot %s  (log: %s)", " ".join(args), log_path)
     start = time.monotonic()
     lines: List[str] = []
@@ -139,7 +151,7 @@ def run_vot(
         log.flush()
         proc = subprocess.Popen(
             argv,
-            cwd=str(cwd or workspace),
+            cwd=cwd,
             env=toolkit_env(workspace, offline=offline),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -165,6 +177,44 @@ def run_vot(
         raise ToolkitError(f"`{run.command}` exited {proc.returncode}; log: {log_path}\n{_indent(tail)}")
     logger.info("finished: vot %s (%.1f s)", " ".join(args), seconds)
     return run
+
+
+@contextlib.contextmanager
+def ascii_route(workspace: Path) -> Iterator[Path]:
+    """The workspace reached through an ASCII-only path, for as long as the toolkit runs.
+
+    libtrax's server-side parser rejects frame paths holding non-ASCII characters, so a
+    workspace under such a path fails every sequence. The toolkit keeps absolute paths as
+    given (it does not resolve symlinks), so a symlink under an ASCII temporary folder
+    makes every frame path it sends ASCII.
+    """
+    if str(workspace).isascii():
+        yield workspace
+        return
+    base = Path(tempfile.gettempdir())
+    folder = Path(tempfile.mkdtemp(prefix="vots-ws-", dir=base if str(base).isascii() else "/tmp"))
+    link = folder / "workspace"
+    os.symlink(workspace, link, target_is_directory=True)
+    if workspace not in _ANNOUNCED_ROUTES:
+        _ANNOUNCED_ROUTES.add(workspace)
+        logger.info("workspace path %s holds non-ASCII characters, which TraX cannot carry: "
+                    "running the toolkit through the symlink %s", workspace, link)
+    try:
+        yield link
+    finally:
+        os.unlink(link)
+        os.rmdir(folder)
+
+
+_ANNOUNCED_ROUTES: set = set()  # workspaces whose symlink route was already logged (one INFO line each)
+
+
+def _reroute(arg: str, workspace: Path, route: Path) -> str:
+    """``arg`` with a leading workspace path replaced by ``route``."""
+    text, prefix = str(arg), str(workspace)
+    if route == workspace or not (text == prefix or text.startswith(prefix + os.sep)):
+        return text
+    return str(route) + text[len(prefix):]
 
 
 def _copy_output(proc, log, lines: List[str], echo: bool, start: float, timeout: Optional[float]) -> None:
@@ -214,7 +264,7 @@ def load_workspace(workspace: os.PathLike, allow_download: bool = False):
     """Load a toolkit workspace in-process; refuses to trigger the toolkit's dataset download."""
     from .workspace import sequences_present
 
-    workspace = Path(workspace).resolve()
+    workspace = Path(os.path.abspath(workspace))  # not resolve(): keep an ASCII symlink route (ascii_route)
     if not (workspace / "config.yaml").is_file():
         raise UserError(f"{workspace} is not a workspace (no config.yaml); run `vots-tracker workspace init`")
     if not allow_download and not sequences_present(workspace):

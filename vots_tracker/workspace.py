@@ -93,6 +93,9 @@ def init_workspace(
     refuses, naming them, if sequences/ holds anything else.
     """
     directory = Path(directory).expanduser().resolve()
+    if not str(directory).isascii():
+        logger.warning("%s holds non-ASCII characters, which TraX cannot carry: a plain `vot evaluate` here fails "
+                       "on every sequence (vots-tracker's own commands work around it); prefer an ASCII path", directory)
     if synthetic:
         check_synthetic_args(synthetic, frames, size, objects)
     if (directory / "config.yaml").exists() and not force:

@@ -223,3 +223,12 @@ def test_resources_follow_the_cluster():
         distributed._resolve_resources([{"CPU": 2.0}], None, 1)
     with pytest.raises(UserError, match="--cpus-per-task 12 but no Ray node has more than 8 CPU"):
         distributed._resolve_resources(two_gpu_nodes, 12, None)  # 16 in all, but a task runs on one node
+
+
+def test_a_non_ascii_workspace_is_evaluated_through_an_ascii_symlink(ws, ray_cluster, tmp_path):
+    """libtrax rejects non-ASCII frame paths; the runner reaches such a workspace through a symlink."""
+    copy = tmp_path / "jos\u00e9" / "ws"
+    shutil.copytree(ws, copy, ignore=shutil.ignore_patterns("results", "cache", ".vots-*"))
+    summary, complete = _run(copy, "static_resume")
+    assert complete == 0 and len(summary.outcomes) == SEQUENCES and not summary.failed
+    assert len(_bins(copy, "static_resume")) == SEQUENCES * 2

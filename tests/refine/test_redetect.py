@@ -59,3 +59,59 @@ def test_gives_up_after_max_lost_frames():
         assert list(redetector.lost_boxes(empty)) == [1]
         redetector.observe(empty)
     assert redetector.lost_boxes(empty) == {}
+
+
+class CountingKalman(BoxKalman):
+    """Counts predict steps; the redetector must step each filter exactly once per frame."""
+
+    def __init__(self, box):
+        super().__init__(box)
+        self.steps = 0
+
+    def predict(self):
+        self.steps += 1
+        return super().predict()
+
+
+def counting_redetector(frames=4):
+    redetector = Redetector()
+    redetector.observe({1: box_mask(10, 20)})
+    redetector.tracks[1].kalman = CountingKalman(np.array([10, 20, 20, 30]))
+    for t in range(1, frames):
+        redetector.observe({1: box_mask(10 + 4 * t, 20)})
+    assert redetector.tracks[1].kalman.steps == frames - 1
+    return redetector
+
+
+def test_an_object_redetected_on_its_first_lost_frame_is_predicted_once():
+    redetector = counting_redetector()
+    kalman = redetector.tracks[1].kalman
+    before = kalman.steps
+    boxes = redetector.lost_boxes({1: np.zeros((60, 100), bool)})
+    assert list(boxes) == [1] and kalman.steps == before + 1
+    redetector.observe({1: box_mask(26, 20)})  # re-detected on this frame
+    assert kalman.steps == before + 1
+    assert redetector.tracks[1].lost == 0
+
+
+def test_an_object_found_again_by_dmaot_after_lost_frames_is_predicted_on_that_frame():
+    redetector = counting_redetector()
+    kalman = redetector.tracks[1].kalman
+    before = kalman.steps
+    lost_frames = 3
+    for _ in range(lost_frames):
+        redetector.lost_boxes({1: np.zeros((60, 100), bool)})
+        redetector.observe({1: np.zeros((60, 100), bool)})
+    assert kalman.steps == before + lost_frames and redetector.tracks[1].lost == lost_frames
+    assert redetector.lost_boxes({1: box_mask(40, 20)}) == {}  # DMAOT sees it again: nothing to re-detect
+    redetector.observe({1: box_mask(40, 20)})
+    assert kalman.steps == before + lost_frames + 1
+    assert redetector.tracks[1].lost == 0
+
+
+def test_lost_frames_without_a_redetection_query_still_step_the_filter():
+    redetector = counting_redetector()
+    kalman = redetector.tracks[1].kalman
+    before = kalman.steps
+    redetector.observe({1: np.zeros((60, 100), bool)})  # e.g. refinement failed on this frame
+    assert kalman.steps == before + 1

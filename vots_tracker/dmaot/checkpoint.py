@@ -14,6 +14,7 @@ from typing import Dict, List, Mapping, Union
 
 import torch
 
+from ..errors import UserError, first_line
 from ..staging import staged_file
 from .backbones import official_only_buffers, official_to_ours, ours_to_official
 from .models import DMAOTModel
@@ -30,8 +31,8 @@ UNUSED_OFFICIAL_KEYS = (
 )
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be read or does not match the model."""
+class CheckpointError(UserError, RuntimeError):
+    """A checkpoint file that cannot be read or does not match the model (one line for the user)."""
 
 
 def official_key_to_ours(spec: ModelSpec, key: str) -> str:
@@ -52,7 +53,8 @@ def is_unused_official_key(key: str) -> bool:
     return any(p.match(key) for p in UNUSED_OFFICIAL_KEYS)
 
 
-def _short_list(keys: List[str], limit: int = 20) -> str:
+def _short_list(keys: List[str], limit: int = 3) -> str:
+    """A few examples of a long list: a wrong-model file mismatches hundreds of keys."""
     keys = sorted(keys)
     more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
@@ -75,7 +77,7 @@ def load_checkpoint(model: DMAOTModel, path: Union[str, Path], device: Union[str
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for unreadable files
-        raise CheckpointError(f"cannot read DMAOT checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(f"cannot read DMAOT checkpoint {path}: {type(exc).__name__}: {first_line(exc)}") from exc
     state = _state_dict_of(obj, path)
     spec = model.spec
     mapped: Dict[str, torch.Tensor] = {}

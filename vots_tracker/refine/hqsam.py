@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..accel import upload
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..staging import staged_file
 from .prompts import interior_point, mask_logits
 from .sam_specs import SIZES, TOKEN_ORDER, VANILLA_PROPOSAL_MODES, VANILLA_TOKEN_ORDER, architecture, is_vanilla
@@ -81,7 +81,7 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise HQSamCheckpointError(f"cannot read {_family(size)} checkpoint {path}: {error}") from error
+        raise HQSamCheckpointError(f"cannot read {_family(size)} checkpoint {path}: {first_line(error)}") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} is not a plain state dict of tensors")
     model = build_sam(size)
@@ -91,12 +91,13 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     if missing or unexpected:
         raise HQSamCheckpointError(
             f"{_family(size)} checkpoint {path} does not match {size}: "
-            f"{len(missing)} missing key(s) {missing[:8]}, {len(unexpected)} unexpected key(s) {unexpected[:8]}"
+            f"{len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} unexpected key(s) {unexpected[:3]}"
         )
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:  # shape mismatches
-        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} does not match {size}: {error}") from error
+    wrong = sorted(k for k, v in model.state_dict().items() if tuple(state[k].shape) != tuple(v.shape))
+    if wrong:
+        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} does not match {size}: "
+                                   f"{len(wrong)} tensor(s) of the wrong shape {wrong[:3]}")
+    model.load_state_dict(state, strict=True)
     return model.to(device)
 
 

@@ -34,6 +34,14 @@ class RedetectOptions:
     max_overlap: float = 0.1
 
 
+# Noise of the filter, as fractions of the box's size (its longer side, in pixels): boxes of
+# any size then move and change alike, relative to their size.
+INITIAL_POSITION_VARIANCE = 1.0  # the first box is exact, up to about a pixel per pixel of size
+INITIAL_VELOCITY_VARIANCE = 10.0  # its position velocity is unknown
+PROCESS_NOISE = 0.05  # per predict step, on the box; velocities get less (below)
+MEASUREMENT_NOISE = 0.1  # a mask's box is accurate
+
+
 class BoxKalman:
     """Constant-velocity Kalman filter on (cx, cy, w, h) with velocities."""
 
@@ -41,14 +49,15 @@ class BoxKalman:
         cx, cy, w, h = _centre_size(box)
         self.x = np.array([cx, cy, w, h, 0, 0, 0, 0], dtype=np.float64)
         scale = max(w, h, 1.0)
-        self.P = np.diag([scale, scale, scale, scale, 10 * scale, 10 * scale, scale, scale])
+        position, velocity = INITIAL_POSITION_VARIANCE * scale, INITIAL_VELOCITY_VARIANCE * scale
+        self.P = np.diag([position] * 4 + [velocity, velocity, position, position])
         self.F = np.eye(8)
         self.F[:4, 4:] = np.eye(4)
         self.H = np.eye(4, 8)
         self._scale = scale
 
     def predict(self) -> np.ndarray:
-        q = 0.05 * self._scale
+        q = PROCESS_NOISE * self._scale
         self.x = self.F @ self.x
         self.x[2:4] = np.maximum(self.x[2:4], 1.0)
         self.P = self.F @ self.P @ self.F.T + np.diag([q, q, q, q, q / 2, q / 2, q / 4, q / 4])
@@ -56,7 +65,7 @@ class BoxKalman:
 
     def update(self, box: np.ndarray) -> None:
         z = np.array(_centre_size(box), dtype=np.float64)
-        r = 0.1 * self._scale
+        r = MEASUREMENT_NOISE * self._scale
         S = self.H @ self.P @ self.H.T + np.eye(4) * r
         K = self.P @ self.H.T @ np.linalg.inv(S)
         self.x = self.x + K @ (z - self.H @ self.x)
@@ -87,6 +96,7 @@ class _Track:
     area: int
     lost: int = 0
     predicted: Optional[np.ndarray] = field(default=None)
+    predicted_this_frame: bool = False  # the filter steps exactly once per frame, lost or not
 
 
 class Redetector:
@@ -104,7 +114,7 @@ class Redetector:
             if track is None or mask.any() or track.lost >= self.options.max_lost:
                 continue
             height, width = mask.shape
-            track.predicted = clip_box(track.kalman.predict(), height, width)
+            track.predicted = clip_box(self._predict(track), height, width)
             boxes[object_id] = track.predicted
         return boxes
 
@@ -128,20 +138,32 @@ class Redetector:
                 best, best_iou = k, iou
         return best
 
+    @staticmethod
+    def _predict(track: _Track) -> np.ndarray:
+        """The filter's box for this frame, stepping it forward only on the frame's first call."""
+        if not track.predicted_this_frame:
+            track.kalman.predict()
+            track.predicted_this_frame = True
+        return track.kalman.box()
+
     def observe(self, final: Dict[int, np.ndarray]) -> None:
-        """Update the filters with the frame's final masks."""
+        """Update the filters with the frame's final masks; ends the frame.
+
+        Every known track steps once per frame: a lost object's filter keeps moving, so the
+        box predicted on its k-th lost frame is k steps ahead of its last update.
+        """
         for object_id, mask in final.items():
             box = mask_box(mask)
             track = self.tracks.get(object_id)
-            if box is None:
-                if track is not None:
-                    track.lost += 1
-                continue
             if track is None:
-                self.tracks[object_id] = _Track(BoxKalman(box), int(mask.sum()))
+                if box is not None:
+                    self.tracks[object_id] = _Track(BoxKalman(box), int(mask.sum()))
                 continue
-            if track.lost == 0:
-                track.kalman.predict()
+            self._predict(track)
+            track.predicted_this_frame = False
+            if box is None:
+                track.lost += 1
+                continue
             track.kalman.update(box)
             track.area = int(mask.sum())
             track.lost = 0
