@@ -21,9 +21,7 @@ from .data_files import ROOT_TRACKERS_INI
 from .distributed import DEFAULT_RETRIES
 from .synthetic_sequences import check_synthetic_args
 from .trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES, read_root_trackers
-from .components import required_checkpoints
 from .errors import UserError
-from .weights.download import ensure_checkpoints
 
 logger = logging.getLogger(__name__)
 
