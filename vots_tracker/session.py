@@ -269,16 +269,21 @@ class TrackingSession:
         ``pending`` holds the embedding started in the worker, taken by the first attempt; a retry
         computes the embedding again, in this thread.
         """
+        embedding = self._take_embedding(frame, pending, timing)
+        t0 = time.perf_counter()
+        refined = self.refinement.refine(embedding, coarse)
+        timing.refine = time.perf_counter() - t0
+        return refined
+
+    def _take_embedding(self, frame: np.ndarray, pending: List[Future], timing: FrameTiming):
+        """The frame's HQ-SAM embedding: the worker's (from ``pending``, once), else computed here."""
         t0 = time.perf_counter()
         if pending:
             embedding = self._receive(pending.pop().result())
         else:
             embedding = self._embed(frame)[0]
         timing.embed_wait = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        refined = self.refinement.refine(embedding, coarse)
-        timing.refine = time.perf_counter() - t0
-        return refined
+        return embedding
 
     def _embed(self, frame: np.ndarray):
         """(embedding, CUDA event marking its completion or None)."""

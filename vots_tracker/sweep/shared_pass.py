@@ -56,7 +56,8 @@ class SweepSession(TrackingSession):
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
         from ..refine.stage import apply_gate, settle_overlaps
 
-        coarse, embedding = self._propagate(frame, timing)
+        coarse, pending = self._propagate(frame, timing)
+        embedding = self._take_embedding(frame, pending, timing)
         t0 = time.perf_counter()
         proposed = self.refinement.propose(embedding, coarse, self.name_sets)
         finals: Dict[tuple, Dict[int, np.ndarray]] = {}
