@@ -80,9 +80,9 @@ def measure(tracker, clip, warmup: int, setting: Optional[Callable] = None, keep
     clock.wrap(session.propagator, "update_memory", "propagate")
     if tracker.refiner is not None:
         clock.wrap(tracker.refiner, "embed", "embed")
-        clock.wrap(tracker.refiner, "propose", "decode")
-        clock.wrap(refine_stage, "gate", "gate")
-        clock.wrap(refine_stage, "resolve_overlaps", "gate")
+        clock.wrap(tracker.refiner, "propose_sets", "decode")  # every decoder pass goes through it
+        clock.wrap(refine_stage, "apply_gate", "gate")  # the IoUs and the gate
+        clock.wrap(refine_stage, "settle_overlaps", "gate")
     if tracker.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(tracker.device)
     rows, masks, first_frames_ms = [], [], 0.0
