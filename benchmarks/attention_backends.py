@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from synthetic import moving_blobs  # noqa: E402
-from vots_tracker.accel import math_attention  # noqa: E402
+from vots_tracker.runtime.accel import math_attention  # noqa: E402
 from vots_tracker.dmaot import EngineConfig, Propagator, build_model, load_checkpoint, write_random_checkpoint  # noqa: E402
 
 

@@ -25,9 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker import distributed, evaluate_job, evaluate_tasks, toolkit  # noqa: E402
-from vots_tracker import workspace as wsmod  # noqa: E402
-from vots_tracker.trackers_ini import parse_command, serve_command  # noqa: E402
+from vots_tracker.evaluation import results, toolkit  # noqa: E402
+from vots_tracker.evaluation import distributed
+from vots_tracker.evaluation.entries import workspace_entries
+from vots_tracker.evaluation import tasks as evaluate_tasks
+from vots_tracker.workspace import folder as wsmod  # noqa: E402
+from vots_tracker.workspace.trackers_ini import parse_command, serve_command  # noqa: E402
 
 
 def _noop(payload):
@@ -37,7 +40,7 @@ def _noop(payload):
 def add_single_thread_entry(ws: Path, preset: str) -> str:
     """A workspace entry running ``preset`` with ``--threads 1``; returns its name."""
     name = f"{preset}_threads1"
-    entries = evaluate_job.workspace_entries(ws)
+    entries = workspace_entries(ws)
     base = entries[preset]
     args = parse_command(base["command"]) + ["--threads", "1"]
     lines = [f"[{name}]"] + [f"{k} = {v}" for k, v in base.items() if k != "command"]
@@ -67,7 +70,7 @@ def evaluate_once(ws: Path, tracker: str, workers: int, cpus: int) -> float:
     summary = distributed.run_tasks(tasks, evaluate_tasks.run_sequence, resources, retries=0,
                                     env=evaluate_tasks.worker_env(ws), description=f"{workers} worker(s)")
     wall = time.perf_counter() - start
-    if summary.failed or toolkit.check_results(ws, tracker):
+    if summary.failed or results.check_results(ws, tracker):
         raise SystemExit(f"evaluation failed: {summary.lines()}")
     return wall
 

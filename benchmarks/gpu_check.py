@@ -14,7 +14,7 @@ decoding against per-object decoding; the overlapped embedding (side stream) aga
 bf16/fp16 autocast against fp32 with a safe-to-offer verdict), ``timing`` (per preset and object
 count: ms per frame split propagate / embed / decode / gate, fps, peak GPU memory), ``anchor``
 (the reference engine deaotpy on the same device and frames), ``speed_settings`` (the optional
-settings of vots_tracker.accel on the real-time preset: speed-up and agreement with the default
+settings of vots_tracker.runtime.accel on the real-time preset: speed-up and agreement with the default
 path; keep what reaches 1.2x) and ``realtime`` (does hqsam_gate_rt hold 20 fps with 4 objects).
 With --quick every preset runs with DeAOT-T + HQ-SAM vit_tiny on small frames, and checks that
 need CUDA say "skipped: no CUDA".
@@ -41,9 +41,9 @@ import torch  # noqa: E402
 import gpu_check_correct as correct  # noqa: E402
 import gpu_check_report as report  # noqa: E402
 import gpu_check_timing as timing  # noqa: E402
-from vots_tracker import accel  # noqa: E402
+from vots_tracker.runtime import accel  # noqa: E402
 from vots_tracker.config import make_config  # noqa: E402
-from vots_tracker.session import Tracker  # noqa: E402
+from vots_tracker.server.session import Tracker  # noqa: E402
 from vots_tracker.weights import registry  # noqa: E402
 from vots_tracker.components import required_checkpoints  # noqa: E402
 from vots_tracker.weights.random_init import init_random  # noqa: E402

@@ -28,7 +28,7 @@ from vots_tracker.config import make_config
 from vots_tracker.dmaot import EngineConfig, Propagator, build_model, load_checkpoint
 from vots_tracker.refine.hqsam import HQSamRefiner
 from vots_tracker.refine.prompts import clip_box, mask_box
-from vots_tracker.session import Tracker
+from vots_tracker.server.session import Tracker
 from vots_tracker.weights import registry
 
 LOGIT_RTOL = 1e-2

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker.malloc_env import MALLOC_TUNABLES  # noqa: E402
+from vots_tracker.runtime.malloc_env import MALLOC_TUNABLES  # noqa: E402
 
 VARIANTS = {"default": None, "tunables": MALLOC_TUNABLES}
 

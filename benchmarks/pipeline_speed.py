@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from synthetic import moving_blobs  # noqa: E402
 from vots_tracker.config import make_config  # noqa: E402
-from vots_tracker.session import Tracker  # noqa: E402
+from vots_tracker.server.session import Tracker  # noqa: E402
 
 
 def run(tracker: Tracker, clip, parallel: bool, warmup: int = 1):

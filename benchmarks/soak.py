@@ -67,7 +67,7 @@ def run_phase(args, preset: str, frames: int) -> None:
     import torch
 
     from vots_tracker.config import make_config
-    from vots_tracker.session import Tracker
+    from vots_tracker.server.session import Tracker
 
     height, width = (int(v) for v in args.size.split("x"))
     config = make_config(preset, weights_dir=args.weights_dir, device=args.device, threads=args.threads,

@@ -27,19 +27,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker import toolkit  # noqa: E402
-from vots_tracker import workspace as wsmod  # noqa: E402
-from vots_tracker.sweep.cli import base_config  # noqa: E402
-from vots_tracker.sweep.report import analyse  # noqa: E402
-from vots_tracker.sweep.runner import SequenceSweeper, run_tasks  # noqa: E402
-from vots_tracker.sweep.settings import register_derived, settings_from  # noqa: E402
+from vots_tracker.evaluation import results, toolkit  # noqa: E402
+from vots_tracker.workspace import folder as wsmod  # noqa: E402
+from vots_tracker.evaluation.sweep.cli import base_config  # noqa: E402
+from vots_tracker.evaluation.sweep.report import analyse  # noqa: E402
+from vots_tracker.evaluation.sweep.runner import SequenceSweeper, run_tasks  # noqa: E402
+from vots_tracker.evaluation.sweep.settings import register_derived, settings_from  # noqa: E402
 
 
 def evaluate(ws: Path, trackers, log_name: str) -> float:
     started = time.monotonic()
     toolkit.run_vot(["evaluate", "--workspace", str(ws), "--force", *trackers], ws, log_name)
     for tracker in trackers:
-        problems = toolkit.check_results(ws, tracker)
+        problems = results.check_results(ws, tracker)
         if problems:
             raise SystemExit(f"{tracker}: incomplete results: {problems[:3]}")
     return time.monotonic() - started

@@ -13,7 +13,7 @@ import pytest
 from vots_tracker.cli import build_parser
 from vots_tracker.components import required_checkpoints
 from vots_tracker.config import config_from_args
-from vots_tracker.trackers_ini import read_root_trackers
+from vots_tracker.workspace.trackers_ini import read_root_trackers
 from vots_tracker.weights.registry import REGISTRY
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from vots_tracker.malloc_env import MALLOC_TUNABLES
+from vots_tracker.runtime.malloc_env import MALLOC_TUNABLES
 
 from pathlib import Path
 

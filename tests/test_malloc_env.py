@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from vots_tracker import malloc_env
-from vots_tracker.data_files import ROOT_TRACKERS_INI
-from vots_tracker.trackers_ini import read_root_trackers, render_trackers_ini, smoke_entries
+from vots_tracker.runtime import malloc_env
+from vots_tracker.workspace.data_files import ROOT_TRACKERS_INI
+from vots_tracker.workspace.trackers_ini import read_root_trackers, render_trackers_ini, smoke_entries
 
 
 def test_every_root_entry_sets_the_tunables():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trax
 
-from vots_tracker.protocol import ProtocolError, mask_to_region, region_to_mask
+from vots_tracker.server.protocol import ProtocolError, mask_to_region, region_to_mask
 
 
 def roundtrip(mask):

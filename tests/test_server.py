@@ -16,7 +16,7 @@ import pytest
 import trax
 from trax.client import Client
 
-from vots_tracker.protocol import mask_to_region
+from vots_tracker.server.protocol import mask_to_region
 
 ROOT = Path(__file__).resolve().parents[1]
 H, W = 120, 160

@@ -5,7 +5,7 @@ import pytest
 
 from synthetic import moving_blobs
 from vots_tracker.config import make_config
-from vots_tracker.session import Tracker
+from vots_tracker.server.session import Tracker
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_tau_one_is_refinement_off(smoke_weights, caplog):
     """tau >= 1 can accept nothing: HQ-SAM is not even loaded, and the log says so once."""
     import logging
 
-    with caplog.at_level(logging.INFO, logger="vots_tracker.session"):
+    with caplog.at_level(logging.INFO, logger="vots_tracker.server.session"):
         tracker = Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights), tau=1.0))
     assert tracker.refiner is None and tracker.new_session().refinement is None
     notes = [r for r in caplog.records if "refinement off" in r.getMessage()]

@@ -8,9 +8,9 @@ import pytest
 from synthetic import moving_blobs
 from vots_tracker.config import make_config
 from vots_tracker.refine.hqsam import proposal_tokens
-from vots_tracker.session import Tracker
-from vots_tracker.sweep.settings import GateSetting
-from vots_tracker.sweep.shared_pass import SweepSession
+from vots_tracker.server.session import Tracker
+from vots_tracker.evaluation.sweep.settings import GateSetting
+from vots_tracker.evaluation.sweep.shared_pass import SweepSession
 
 LATE = {2: [3]}  # object 3 arrives on frame 2 and claims its pixels from the others
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from vots_tracker.cli import main
-from vots_tracker.sweep.settings import (
+from vots_tracker.evaluation.sweep.settings import (
     GateSetting, SweepError, parse_tau_spec, read_base_entry, register_derived, settings_from,
 )
 
@@ -95,7 +95,7 @@ def test_gate_dependent_options_are_refused(capsys):
 
 
 def test_workspace_entries_with_cycle_or_redetect_or_no_refinement_are_refused(tmp_path, monkeypatch, capsys):
-    import vots_tracker.workspace as wsmod
+    import vots_tracker.workspace.folder as wsmod
 
     monkeypatch.setattr(wsmod, "init_random_weights", lambda folder, names=(): [])
     ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=3, size=(64, 64), objects=1)
@@ -110,7 +110,7 @@ def test_workspace_entries_with_cycle_or_redetect_or_no_refinement_are_refused(t
 
 
 def test_table_lists_every_setting_and_the_plot_is_a_png(tmp_path):
-    from vots_tracker.sweep.report import SettingResult, plot, table
+    from vots_tracker.evaluation.sweep.report import SettingResult, plot, table
 
     settings = settings_from("0.5,0.6", "all,hq")
     results = [SettingResult(s, s.tracker_name("b"), s.proposals, q, 10, a)
@@ -123,7 +123,7 @@ def test_table_lists_every_setting_and_the_plot_is_a_png(tmp_path):
 
 
 def test_a_failing_sequence_does_not_stop_the_others(caplog):
-    from vots_tracker.sweep.runner import run_tasks
+    from vots_tracker.evaluation.sweep.runner import run_tasks
 
     class Sweeper:
         def run(self, task, force=False):
@@ -139,7 +139,7 @@ def test_a_failing_sequence_does_not_stop_the_others(caplog):
 def test_packed_masks_round_trip():
     import numpy as np
 
-    from vots_tracker.sweep.shared_pass import PackedMask
+    from vots_tracker.evaluation.sweep.shared_pass import PackedMask
 
     rng = np.random.default_rng(0)
     for mask in [np.zeros((7, 9), bool), rng.random((31, 45)) > 0.5, np.pad(np.ones((3, 5), bool), ((10, 2), (4, 30)))]:
@@ -149,7 +149,7 @@ def test_packed_masks_round_trip():
 
 def test_gate_off_is_refused():
     from vots_tracker.config import make_config
-    from vots_tracker.sweep.cli import refuse_gate_dependent
+    from vots_tracker.evaluation.sweep.cli import refuse_gate_dependent
 
     with pytest.raises(SweepError, match="--gate off, which ignores tau"):
         refuse_gate_dependent("t", make_config("hqsam_gate_smoke", gate="off"))

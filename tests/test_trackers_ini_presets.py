@@ -10,9 +10,9 @@ from __future__ import annotations
 from vots_tracker.cli import build_parser
 from vots_tracker.components import required_checkpoints
 from vots_tracker.config import config_from_args
-from vots_tracker.session import Tracker
+from vots_tracker.server.session import Tracker
 from vots_tracker.weights.random_init import init_random
-from vots_tracker.trackers_ini import read_root_trackers
+from vots_tracker.workspace.trackers_ini import read_root_trackers
 
 
 def _configs():

@@ -3,7 +3,7 @@
 import os
 import time
 
-from vots_tracker.watchdog import ClientWatchdog, input_hung_up
+from vots_tracker.server.watchdog import ClientWatchdog, input_hung_up
 
 
 def test_hang_up_is_seen_only_once_everything_was_read():

@@ -13,18 +13,19 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import __version__, stop_signals
+from . import __version__
+from .runtime import stop_signals
 from .config import ConfigError, add_tracker_arguments, config_from_args
 from .errors import UserError
 
 # Modules that add subcommands, in help order.
 SUBCOMMAND_MODULES = (
     "vots_tracker.weights.cli",
-    "vots_tracker.track",
-    "vots_tracker.workspace",
-    "vots_tracker.jobs",
-    "vots_tracker.sweep.cli",
-    "vots_tracker.convert",
+    "vots_tracker.server.track",
+    "vots_tracker.workspace.folder",
+    "vots_tracker.evaluation.commands",
+    "vots_tracker.evaluation.sweep.cli",
+    "vots_tracker.workspace.convert",
 )
 
 
@@ -55,11 +56,11 @@ def _serve(argv: List[str]) -> int:
         config = config_from_args(parser.parse_args(argv))
     except ConfigError as error:
         setup_logging()
-        from .protocol import refuse
+        from .server.protocol import refuse
 
         return refuse(f"vots-tracker: bad configuration: {error}")
     setup_logging(config.log_level)
-    from .protocol import serve
+    from .server.protocol import serve
 
     return serve(config)
 
@@ -94,7 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         if from_shell and args.command == "track":  # started from a shell: glibc settings need a restart
-            from .malloc_env import restart_with_tunables
+            from .runtime.malloc_env import restart_with_tunables
 
             restart_with_tunables(sys.argv[1:])
         setup_logging(getattr(args, "log_level", None) or "INFO")

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from vots_tracker.errors import UserError
-from vots_tracker.frame_source import decode_image, read_rgb
+from vots_tracker.media.frame_source import decode_image, read_rgb
 
 from .reference import runner_read
 

@@ -69,7 +69,7 @@ def placeholder_weights(weights_dir, names=()):
 @pytest.fixture
 def fake_weights(monkeypatch):
     """Skip writing real random-init checkpoints (slow, needs the model code) in plumbing tests."""
-    import vots_tracker.workspace as wsmod
+    import vots_tracker.workspace.folder as wsmod
 
     monkeypatch.setattr(wsmod, "init_random_weights", placeholder_weights)
 

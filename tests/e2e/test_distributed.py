@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.toolkit as toolkit
-import vots_tracker.workspace as wsmod
-from vots_tracker.data_files import PACKAGE_ROOT
-from vots_tracker import distributed, evaluate_tasks
+import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.toolkit as toolkit
+import vots_tracker.workspace.folder as wsmod
+from vots_tracker.workspace.data_files import PACKAGE_ROOT
+from vots_tracker.evaluation import distributed
+from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.errors import UserError
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -116,9 +118,9 @@ def _run(ws, tracker, **options):
 
 
 def test_two_workers_match_sequential_vot_evaluate(ws, sequential, ray_cluster, capsys, caplog):
-    from vots_tracker.jobs import run_evaluate
+    from vots_tracker.evaluation.evaluate import run_evaluate
 
-    caplog.set_level("INFO", logger="vots_tracker.distributed")
+    caplog.set_level("INFO", logger="vots_tracker.evaluation.distributed")
     rc = run_evaluate(ws, ["dmaot_smoke"], echo=False, cpus_per_task=1, gpus_per_task=0)
     out = capsys.readouterr().out
     assert rc == 0, out
@@ -140,7 +142,7 @@ def test_killed_tracker_is_retried(ws, static_bins, ray_cluster):
     attempts = {o.key.rsplit("/", 1)[1]: o.attempts for o in summary.outcomes}
     assert attempts == {"synthetic-01": 1, "synthetic-02": 2, "synthetic-03": 1, "synthetic-04": 1}
     assert (summary.retries, summary.worker_deaths) == (1, 0)  # the tracker died, not the Ray worker
-    assert toolkit.check_results(ws, "static_killed") == []
+    assert results.check_results(ws, "static_killed") == []
     assert _bins(ws, "static_killed") == static_bins  # the retried sequence too
     assert not (ws / evaluate_tasks.STAGING_DIR / "static_killed").exists()
 
@@ -166,7 +168,7 @@ def test_worker_dying_mid_write_leaves_old_results(ws, static_bins, ray_cluster,
                                     env=evaluate_tasks.worker_env(ws))
     assert summary.failed and summary.worker_deaths == 1
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stamps} == stamps
-    assert toolkit.check_results(ws, "static") == []
+    assert results.check_results(ws, "static") == []
 
 
 def test_dead_worker_is_retried(tmp_path, ray_cluster, hook):
@@ -191,7 +193,7 @@ def test_failing_sequence_is_named_with_its_log(ws, ray_cluster, capsys):
     assert [name for name, _log in failed] == ["synthetic-03"], out
     log = Path(failed[0][1])
     assert log.is_file() and log.parent == ws / "logs"  # the toolkit's tracker log
-    problems = toolkit.check_results(ws, "static_failing")
+    problems = results.check_results(ws, "static_failing")
     assert problems and all("/synthetic-03:" in p for p in problems)
     assert "evaluate static_failing: INCOMPLETE" in out
     assert "pack static_failing" not in out

@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import vots_tracker.workspace as wsmod
+import vots_tracker.workspace.folder as wsmod
 from vots_tracker.weights import registry
 from vots_tracker.weights.random_init import init_random
 
@@ -42,7 +42,7 @@ def mirror(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_job_downloads_evaluates_checks_and_packs(tmp_path, mirror, monkeypatch, capsys):
-    from vots_tracker.jobs import run_evaluate
+    from vots_tracker.evaluation.evaluate import run_evaluate
 
     folder, url = mirror
     served = init_random(folder, [registry.VOTS_DMAOT_FILE])[0]  # the mirror's copy; its manifest is not served

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.toolkit as toolkit
-import vots_tracker.workspace as wsmod
-from vots_tracker.sweep.cli import run_sweep
-from vots_tracker.sweep.parallel import RayOptions
-from vots_tracker.sweep.runner import SequenceSweeper
-from vots_tracker.sweep.settings import settings_from
+import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.toolkit as toolkit
+import vots_tracker.workspace.folder as wsmod
+from vots_tracker.evaluation.sweep.cli import run_sweep
+from vots_tracker.evaluation.sweep.parallel import RayOptions
+from vots_tracker.evaluation.sweep.runner import SequenceSweeper
+from vots_tracker.evaluation.sweep.settings import settings_from
 
 SWEPT = ["hqsam_gate_smoke_tau0", "hqsam_gate_smoke_tau0p5", "hqsam_gate_smoke_tau1"]
 
@@ -52,7 +53,7 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     shutil.rmtree(ws / "results")
     toolkit.run_vot(["evaluate", "--workspace", str(ws), *SWEPT, "dmaot_smoke"], ws, "evaluate", offline=True)
     for tracker in SWEPT:
-        assert toolkit.check_results(ws, tracker) == []
+        assert results.check_results(ws, tracker) == []
         evaluated = files_of(ws / "results", tracker)
         assert sorted(evaluated) == sorted(swept[tracker])  # same names: trajectories and time files
         for name, data in evaluated.items():

@@ -13,9 +13,10 @@ import zipfile
 
 import pytest
 
-import vots_tracker.toolkit as toolkit
-import vots_tracker.workspace as wsmod
-from vots_tracker.trackers_ini import SMOKE_TRACKERS
+import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.toolkit as toolkit
+import vots_tracker.workspace.folder as wsmod
+from vots_tracker.workspace.trackers_ini import SMOKE_TRACKERS
 
 SMOKE = tuple(SMOKE_TRACKERS)  # dmaot_smoke, hqsam_gate_smoke, hqsam_gate_smoke_cycle_redetect
 
@@ -34,7 +35,7 @@ def test_synthetic_workspace_with_random_weights_loads_offline(tmp_path, no_down
 
 @pytest.mark.slow
 def test_smoke_cycle(tmp_path, capsys):
-    from vots_tracker.jobs import run_smoke
+    from vots_tracker.evaluation.smoke import run_smoke
 
     ws = tmp_path / "smoke"
     rc = run_smoke(ws, sequences=2, frames=10, size=(320, 240), objects=3, trackers=SMOKE)
@@ -50,7 +51,7 @@ def test_smoke_cycle(tmp_path, capsys):
         assert 0.0 <= float(value) <= 1.0
 
     for tracker in SMOKE:
-        assert toolkit.check_results(ws, tracker) == []
+        assert results.check_results(ws, tracker) == []
         packs = re.findall(rf"^pack {tracker}: (.+\.zip)$", out, re.M)
         assert len(packs) == 1, out
         names = zipfile.ZipFile(packs[0]).namelist()

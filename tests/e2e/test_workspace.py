@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import vots_tracker.trackers_ini as trackers_ini
-import vots_tracker.workspace as wsmod
-from vots_tracker.data_files import PACKAGE_ROOT
+import vots_tracker.workspace.trackers_ini as trackers_ini
+import vots_tracker.workspace.folder as wsmod
+from vots_tracker.workspace.data_files import PACKAGE_ROOT
 from vots_tracker.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +156,7 @@ def test_bad_synthetic_settings_are_rejected_before_writing(tmp_path, kwargs):
 
 
 def test_smoke_with_no_sequences_is_rejected_before_writing(tmp_path):
-    from vots_tracker.jobs import run_smoke
+    from vots_tracker.evaluation.smoke import run_smoke
 
     with pytest.raises(UserError, match="--sequences must be >= 1"):
         run_smoke(tmp_path / "smoke", sequences=0)

@@ -67,7 +67,7 @@ def run_sequence_dying_mid_write(task):
     """``evaluate_tasks.run_sequence`` whose worker dies right after the toolkit wrote the first result file."""
     from vot.tracker import Trajectory
 
-    from vots_tracker.evaluate_tasks import run_sequence
+    from vots_tracker.evaluation.tasks import run_sequence
 
     original = Trajectory.write
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from synthetic import moving_blobs
 from vots_tracker.config import make_config
-from vots_tracker.session import Tracker
+from vots_tracker.server.session import Tracker
 
 SMOKE_MODELS = dict(model="deaott", sam="vit_tiny", long_max=3, long_gap=4, max_edge=320, threads=2, device="cpu")
 

@@ -97,7 +97,7 @@ def test_config_knows_the_vanilla_sizes_and_their_files():
 def test_gate_off_reports_sams_first_mask_for_every_present_object(small_vit_b, tmp_path):
     from synthetic import moving_blobs
     from vots_tracker.config import make_config
-    from vots_tracker.session import Tracker
+    from vots_tracker.server.session import Tracker
     from vots_tracker.weights.random_init import init_random
 
     init_random(tmp_path, ["deaott", "sam_vit_b"])  # the small ViT under sam_vit_b's name, listed as random

@@ -197,7 +197,7 @@ def image(path) -> dict:
 
 
 def regions(masks) -> list:
-    from vots_tracker.protocol import mask_to_region
+    from vots_tracker.server.protocol import mask_to_region
 
     return [(mask_to_region(mask), {}) for mask in masks]
 
@@ -214,6 +214,6 @@ def tree_hashes(*folders: Path) -> Dict[str, str]:
 
 def reply_masks(reply, size=(H, W)) -> List[np.ndarray]:
     """Frame-sized boolean masks from a server reply (asserting each region fits the frame)."""
-    from vots_tracker.protocol import region_to_mask
+    from vots_tracker.server.protocol import region_to_mask
 
     return [region_to_mask(region, size, index) for index, (region, _props) in enumerate(reply)]

@@ -26,7 +26,7 @@ def install(spec: str, monkeypatch=None) -> None:
 
     from vots_tracker.dmaot import Propagator
     from vots_tracker.refine.hqsam import HQSamRefiner
-    from vots_tracker.session import TrackingSession
+    from vots_tracker.server.session import TrackingSession
 
     kind, frames = parse(spec)
     real_step, real_embed, real_propagate = TrackingSession.step, HQSamRefiner.embed, Propagator.propagate

@@ -21,7 +21,7 @@ FRAMES = 4
 @pytest.fixture(scope="module")
 def models(smoke_weights):
     from vots_tracker.config import make_config
-    from vots_tracker.session import Tracker
+    from vots_tracker.server.session import Tracker
 
     refined = Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights), decode_batch=4))
     dmaot_only = Tracker.from_config(make_config("dmaot_smoke", weights_dir=str(smoke_weights)))

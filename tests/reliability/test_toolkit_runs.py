@@ -38,7 +38,7 @@ timeout = 300
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, smoke_weights):
-    import vots_tracker.workspace as wsmod
+    import vots_tracker.workspace.folder as wsmod
 
     ws = tmp_path_factory.mktemp("toolkit") / "jos\u00e9" / "ws"
     wsmod.init_workspace(ws, synthetic=1, frames=4, size=(SIZE, SIZE), objects=2, weights_dir=smoke_weights)
@@ -59,7 +59,7 @@ def read_regions(ws: Path, tracker: str):
 
 @pytest.mark.slow
 def test_plain_vot_evaluate_names_the_non_ascii_path(workspace, tmp_path):
-    from vots_tracker.toolkit import toolkit_env, vot_command
+    from vots_tracker.evaluation.toolkit import toolkit_env, vot_command
 
     proc = subprocess.run(vot_command(["evaluate", "--workspace", str(workspace), "dmaot_smoke"]), cwd=workspace,
                           env=toolkit_env(workspace, offline=True), capture_output=True, text=True, timeout=600)
@@ -72,15 +72,15 @@ def test_plain_vot_evaluate_names_the_non_ascii_path(workspace, tmp_path):
 
 @pytest.mark.slow
 def test_run_vot_goes_through_an_ascii_symlink_and_faults_cost_frames(workspace, caplog):
-    from vots_tracker import toolkit
+    from vots_tracker.evaluation import results, toolkit
 
-    with caplog.at_level(logging.INFO, logger="vots_tracker.toolkit"):
+    with caplog.at_level(logging.INFO, logger="vots_tracker.evaluation.toolkit"):
         run = toolkit.run_vot(["evaluate", "--workspace", str(workspace), "--force", "dmaot_smoke", "faulty_refiner"],
                               workspace, "evaluate-non-ascii", offline=True)
     routes = [r.getMessage() for r in caplog.records if "non-ASCII" in r.getMessage()]
     assert len(routes) == 1 and "symlink" in routes[0], routes
     for tracker in ("dmaot_smoke", "faulty_refiner"):
-        assert toolkit.check_results(workspace, tracker) == [], run.log.read_text()[-3000:]
+        assert results.check_results(workspace, tracker) == [], run.log.read_text()[-3000:]
     dmaot, faulty = read_regions(workspace, "dmaot_smoke"), read_regions(workspace, "faulty_refiner")
     assert len(dmaot) == len(faulty) == 2
     bounds = (0, 0, SIZE - 1, SIZE - 1)

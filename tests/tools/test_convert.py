@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 
 from tools_helpers import assert_one_line_error, run_subprocess, shared_sequence
-from vots_tracker.mask_files import read_label_png
-from vots_tracker.palette import write_palette_png
+from vots_tracker.media.mask_files import read_label_png
+from vots_tracker.media.palette import write_palette_png
 
 
 def _load(root: Path):

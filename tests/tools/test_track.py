@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from tools_helpers import assert_one_line_error, shared_sequence
-from vots_tracker.mask_files import read_label_png
-from vots_tracker.palette import write_palette_png
+from vots_tracker.media.mask_files import read_label_png
+from vots_tracker.media.palette import write_palette_png
 
 H, W, N = 160, 240, 8
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from tools_helpers import assert_one_line_error, run_subprocess
 from vots_tracker.errors import UserError
-from vots_tracker.frame_source import FrameSource
-from vots_tracker.mask_files import fit_mask, load_masks, read_label_png
-from vots_tracker.palette import PALETTE, write_palette_png
-from vots_tracker.staging import StagedDir
+from vots_tracker.media.frame_source import FrameSource
+from vots_tracker.media.mask_files import fit_mask, load_masks, read_label_png
+from vots_tracker.media.palette import PALETTE, write_palette_png
+from vots_tracker.media.staging import StagedDir
 
 
 def test_palette_png_roundtrip(tmp_path):
@@ -240,7 +240,7 @@ class _FakeTracker:
 
 @pytest.fixture
 def fake_tracker(monkeypatch):
-    import vots_tracker.session as session
+    import vots_tracker.server.session as session
 
     monkeypatch.setattr(session, "Tracker", _FakeTracker)
     return _FakeTracker

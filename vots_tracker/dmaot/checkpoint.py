@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Union
 import torch
 
 from ..errors import UserError, first_line
-from ..staging import staged_file
+from ..media.staging import staged_file
 from .backbones import official_only_buffers, official_to_ours, ours_to_official
 from .models import DMAOTModel
 from .specs import ModelSpec, get_spec

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..accel import upload
+from ..runtime.accel import upload
 from .engine import IdentityGroup
 from .models import DMAOTModel
 from .specs import MAX_OBJECTS_PER_GROUP
@@ -95,7 +95,7 @@ def _as_rgb(frame: np.ndarray) -> np.ndarray:
 class Propagator:
     """Tracks the objects of one sequence; the model itself stays stateless and shareable."""
 
-    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.runtime.accel; measured by gpu_check)
 
     def __init__(self, model: DMAOTModel, config: Optional[EngineConfig] = None, device=None) -> None:
         self.model = model

@@ -34,9 +34,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..accel import upload
+from ..runtime.accel import upload
 from ..errors import UserError, first_line
-from ..staging import staged_file
+from ..media.staging import staged_file
 from .prompts import interior_point, mask_logits
 from .sam_specs import SIZES, TOKEN_ORDER, VANILLA_PROPOSAL_MODES, VANILLA_TOKEN_ORDER, architecture, is_vanilla
 
@@ -154,7 +154,7 @@ class Proposals:
 class HQSamRefiner:
     """A loaded HQ-SAM (or vanilla SAM) and how to prompt it; holds no per-sequence state."""
 
-    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.accel; measured by gpu_check)
+    pinned_uploads = False  # frames to CUDA from page-locked memory (vots_tracker.runtime.accel; measured by gpu_check)
 
     def __init__(self, size: str, checkpoint, device: torch.device, prompt: str = "box",
                  proposals: Union[str, int] = "all", amp: Optional[str] = None, decode_batch: int = 0):

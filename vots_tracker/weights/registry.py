@@ -26,7 +26,7 @@ from ..checkpoint_files import CheckpointEntry
 from ..config import ConfigError
 from ..dmaot import specs as dmaot_specs
 from ..errors import UserError
-from ..staging import write_text_atomic
+from ..media.staging import write_text_atomic
 from ..refine import sam_specs
 
 logger = logging.getLogger(__name__)

@@ -62,8 +62,8 @@ class RayOptions:
 
 def run_on_ray(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool, options: RayOptions) -> Dict[Task, Counts]:
     """Every task as a Ray task; failed sequences are logged and left out (the completeness check names them)."""
-    from ..evaluate_job import entry_checkpoints
-    from ..evaluate_tasks import worker_env
+    from ..entries import entry_checkpoints
+    from ..tasks import worker_env
 
     payloads = [
         RayTask(f"{task[0]}/{task[1]}", SweepPayload(str(sweeper.workspace), sweeper.base, tuple(sweeper.settings),

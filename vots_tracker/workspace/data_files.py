@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # vots_tracker/ (this file is in vots_tracker/workspace/)
 #: Directory that must be on PYTHONPATH for ``python -m vots_tracker`` (the repository root in a checkout).
 PACKAGE_ROOT = PACKAGE_DIR.parent
 #: A non-editable install (pip install .) puts the repository-root files under <prefix>/share.

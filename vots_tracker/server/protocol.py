@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .watchdog import ClientWatchdog
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def read_frame(images: Dict) -> Tuple[np.ndarray, str]:
     import cv2
     import trax
 
-    from .frame_source import decode_image
+    from ..media.frame_source import decode_image
 
     image = images.get(trax.ImageChannel.COLOR) if images else None
     if image is None:

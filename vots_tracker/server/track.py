@@ -19,11 +19,11 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .errors import UserError
-from .frame_source import FrameSource
-from .mask_files import MaskSpec, fit_mask, load_masks
-from .palette import write_palette_png
-from .staging import StagedDir, refuse_output_file, refuse_overlap, staged_file
+from ..errors import UserError
+from ..media.frame_source import FrameSource
+from ..media.mask_files import MaskSpec, fit_mask, load_masks
+from ..media.palette import write_palette_png
+from ..media.staging import StagedDir, refuse_output_file, refuse_overlap, staged_file
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ DEFAULT_FPS = 25.0
 
 
 def register(subparsers) -> None:
-    from .config import add_tracker_arguments
+    from ..config import add_tracker_arguments
 
     parser = subparsers.add_parser(
         "track",
@@ -159,7 +159,7 @@ class OutputWriter:
     def _write_overlay(self, stem: str, frame: np.ndarray, masks: Dict[int, np.ndarray]) -> None:
         import cv2
 
-        from .overlay import VideoWriter, draw_overlay
+        from ..media.overlay import VideoWriter, draw_overlay
 
         overlay = draw_overlay(frame, masks)
         if self.job.overlay_frames and not cv2.imwrite(str(self.overlay_dir / f"{stem}.png"), overlay):
@@ -177,7 +177,7 @@ class OutputWriter:
         """Check the overlay video and move it to ``--overlay-video`` (into the staged folder if inside OUT)."""
         if self.video is None:
             return
-        from .overlay import check_video
+        from ..media.overlay import check_video
 
         check_video(self.tmp_video, self.video.frames, self.video.size)
         video_path, out = self.job.video_path, self.job.out
@@ -241,7 +241,7 @@ def track_frames(session, job: TrackJob, writer: OutputWriter, progress) -> Obje
 
 
 def run(args: argparse.Namespace) -> int:
-    from .config import ConfigError, config_from_args
+    from ..config import ConfigError, config_from_args
 
     try:
         config = config_from_args(args)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .data_files import PACKAGE_ROOT, ROOT_TRACKERS_INI
-from .errors import UserError
-from .malloc_env import MALLOC_TUNABLES
+from ..errors import UserError
+from ..runtime.malloc_env import MALLOC_TUNABLES
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@
 A workspace is materialised from ``workspace_template/`` (``config.yaml`` for the
 real ``vots2024/main`` stack, ``stacks/vots_offline.yaml`` for offline scoring) and
 gets a ``trackers.ini`` generated from the repository-root ``trackers.ini``
-(:mod:`vots_tracker.trackers_ini`).
+(:mod:`vots_tracker.workspace.trackers_ini`).
 
 With ``--synthetic N`` the workspace is fully offline: N small multi-object
-sequences (:mod:`vots_tracker.synthetic_sequences`), ``sequences/list.txt``,
+sequences (:mod:`vots_tracker.workspace.synthetic_sequences`), ``sequences/list.txt``,
 random-init checkpoints for DeAOT-T and HQ-SAM vit_tiny, and the smoke entries
 ``dmaot_smoke``, ``hqsam_gate_smoke`` and ``hqsam_gate_smoke_cycle_redetect``.
 """
@@ -22,8 +22,8 @@ from typing import List, Optional, Sequence, Tuple
 import yaml
 
 from .data_files import ROOT_TRACKERS_INI, TEMPLATE_DIR
-from .errors import UserError
-from .staging import foreign_files, write_text_atomic
+from ..errors import UserError
+from ..media.staging import foreign_files, write_text_atomic
 from .synthetic_sequences import SYNTHETIC_MANIFEST, check_synthetic_args, generate_dataset, generated_sequences
 from .trackers_ini import read_root_trackers, render_trackers_ini, smoke_entries
 
@@ -47,7 +47,7 @@ def init_random_weights(weights_dir: Path, names: Sequence[str] = SMOKE_WEIGHTS)
     The files are written by ``weights init-random``'s own function, which records them
     in RANDOM_WEIGHTS.json.
     """
-    from .weights.random_init import init_random
+    from ..weights.random_init import init_random
 
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)

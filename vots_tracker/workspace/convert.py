@@ -30,8 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import UserError
-from .staging import StagedDir, refuse_overlap, write_text_atomic
+from ..errors import UserError
+from ..media.staging import StagedDir, refuse_overlap, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _write_frames(color: Path, frame_files: List[Path]) -> Tuple[int, int]:
     """
     import cv2
 
-    from .frame_source import check_file, decode_image, jpeg_is_truncated
+    from ..media.frame_source import check_file, decode_image, jpeg_is_truncated
 
     first_shape = None
     for i, src in enumerate(frame_files):
@@ -121,7 +121,7 @@ def write_sequence(out_root: Path, name: str, frame_files: List[Path], by_frame:
     from vot.region.io import write_trajectory
     from vot.utilities import write_properties
 
-    from .mask_files import fit_mask
+    from ..media.mask_files import fit_mask
 
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise UserError(f"invalid sequence name {name!r}")
@@ -184,8 +184,8 @@ def _prepare_out(out: Path) -> bool:
 
 
 def _davis_sequence(root: Path, resolution: str, seq: str):
-    from .frame_source import list_images
-    from .mask_files import labels_to_objects, read_label_png
+    from ..media.frame_source import list_images
+    from ..media.mask_files import labels_to_objects, read_label_png
 
     frames = list_images(root / "JPEGImages" / resolution / seq, what=f"DAVIS frames of {seq}")
     ann_dir = root / "Annotations" / resolution / seq
@@ -255,8 +255,8 @@ def _default_name(frames: Path) -> str:
 
 
 def run_frames(args: argparse.Namespace) -> int:
-    from .frame_source import list_images
-    from .mask_files import load_masks
+    from ..media.frame_source import list_images
+    from ..media.mask_files import load_masks
 
     frames_dir = Path(args.frames)
     frames = list_images(frames_dir)

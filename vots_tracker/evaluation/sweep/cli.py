@@ -8,9 +8,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional
 
-from .. import toolkit
-from ..jobs import DEFAULT_WORKSPACE, serve_config
-from ..weights.registry import ENV_WEIGHTS_DIR
+from .. import results, toolkit
+from ..entries import serve_config
+from ..evaluate import DEFAULT_WORKSPACE
+from ...weights.registry import ENV_WEIGHTS_DIR
 from .settings import SweepError, read_base_entry, register_derived, settings_from
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
         counts = run_on_ray(sweeper, tasks, force, ray)
 
-    problems = [problem for name in names for problem in toolkit.check_results(ws, name)]
+    problems = [problem for name in names for problem in results.check_results(ws, name)]
     problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
     if problems:
         for problem in problems[:50]:

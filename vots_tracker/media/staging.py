@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, List, Mapping, Optional, Union
 
-from .errors import UserError
-from .stop_signals import deferred
+from ..errors import UserError
+from ..runtime.stop_signals import deferred
 
 
 def temporary_name(final: Path, kind: str = "tmp") -> Path:

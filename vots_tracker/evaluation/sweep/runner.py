@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import toolkit
-from ..staging import write_text_atomic
+from ...media.staging import write_text_atomic
 from .settings import GateSetting, SweepError
 from .shared_pass import SharedPass
 
@@ -89,7 +89,7 @@ class SequenceSweeper:
             logger.info("%s/%s: every setting has results already; skipped", *task)
             return stored
         if self._tracker is None:
-            from ..session import Tracker
+            from ...server.session import Tracker
 
             self._tracker = Tracker.from_config(self.config)
         started = time.monotonic()

@@ -25,8 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from vot.tracker import OnlineTrackerRuntime
 
-from ..protocol import TraxLoop
-from ..session import FrameTiming, Tracker, TrackingSession, claim_new_objects
+from ...server.protocol import TraxLoop
+from ...server.session import FrameTiming, Tracker, TrackingSession, claim_new_objects
 from .settings import GateSetting
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class SweepSession(TrackingSession):
     """One sequence, tracked once; :meth:`step` returns the masks of every setting, in order."""
 
     def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
-        from ..refine.hqsam import proposal_tokens
+        from ...refine.hqsam import proposal_tokens
 
         super().__init__(tracker)
         if self.refinement is None or self.config.cycle or self.config.redetect:
@@ -54,7 +54,7 @@ class SweepSession(TrackingSession):
         return [result] * len(self.settings) if first else result  # the first frame is the given masks
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
-        from ..refine.stage import apply_gate, settle_overlaps
+        from ...refine.stage import apply_gate, settle_overlaps
 
         coarse, pending = self._propagate(frame, timing)
         embedding = self._take_embedding(frame, pending, timing)

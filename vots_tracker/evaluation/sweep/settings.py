@@ -18,10 +18,10 @@ from itertools import product
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from ..config import PROPOSAL_MODES
-from ..errors import UserError
-from ..staging import write_text_atomic
-from ..trackers_ini import parse_command, serve_command
+from ...config import PROPOSAL_MODES
+from ...errors import UserError
+from ...media.staging import write_text_atomic
+from ...workspace.trackers_ini import parse_command, serve_command
 
 # Keys of the base section that the derived sections replace; everything else is copied.
 _DERIVED_KEYS = ("label", "command")
@@ -134,7 +134,7 @@ class BaseEntry:
 
 def read_base_entry(workspace: Path, name: str) -> BaseEntry:
     """The swept section of the workspace's trackers.ini."""
-    from ..evaluate_job import workspace_entries
+    from ..entries import workspace_entries
 
     entries = workspace_entries(workspace)
     if name not in entries:

@@ -1,7 +1,7 @@
 """Run many independent tasks on Ray: local by default, or on an existing cluster.
 
 The generic half of ``vots-tracker evaluate``'s distributed runner (the toolkit half is
-:mod:`vots_tracker.evaluate_tasks`), usable by anything that splits work into
+:mod:`vots_tracker.evaluation.tasks`), usable by anything that splits work into
 picklable task descriptions::
 
     with ray_session(address=None, workers=2, cpus_per_task=1) as resources:
@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from .errors import UserError
+from ..errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from .config import TrackerConfig
-from .errors import UserError
+from ..config import TrackerConfig
+from ..errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Tracker:
     """Loaded models for one configuration; stateless between sequences."""
 
     def __init__(self, config: TrackerConfig, dmaot_model, refiner=None, device=None, options=None):
-        from .components import component_options
+        from ..components import component_options
 
         self.config = config
         self.dmaot_model = dmaot_model
@@ -107,9 +107,9 @@ class Tracker:
         """Build and load every model the configuration names. Raises UserError for missing checkpoints."""
         import torch
 
-        from . import dmaot
-        from .components import component_options, dmaot_checkpoint, sam_checkpoint
-        from .weights import registry
+        from .. import dmaot
+        from ..components import component_options, dmaot_checkpoint, sam_checkpoint
+        from ..weights import registry
 
         config.validate()
         if config.threads:
@@ -124,7 +124,7 @@ class Tracker:
 
         refiner = None
         if options.refiner is not None:
-            from .refine.hqsam import HQSamRefiner
+            from ..refine.hqsam import HQSamRefiner
 
             sam_path = registry.resolve_checkpoint(sam_checkpoint(config), config.weights_dir)
             started = time.perf_counter()
@@ -151,15 +151,15 @@ class TrackingSession:
     """One sequence: objects in arrival order, DMAOT memory, refinement state."""
 
     def __init__(self, tracker: Tracker):
-        from .dmaot import Propagator
+        from ..dmaot import Propagator
 
         self.tracker = tracker
         self.config = tracker.config
         self.propagator = Propagator(tracker.dmaot_model, tracker.options.engine, tracker.device)
         self.refinement = None
         if tracker.refiner is not None and tracker.options.refine is not None:
-            from .refine.faults import RefinementFaults
-            from .refine.stage import RefinementSession
+            from ..refine.faults import RefinementFaults
+            from ..refine.stage import RefinementSession
 
             self.refinement = RefinementSession(tracker.refiner, tracker.options.refine)
             self.faults = RefinementFaults(tracker.refiner, self.config.max_refine_failures)

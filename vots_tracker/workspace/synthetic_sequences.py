@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .errors import UserError
-from .staging import write_text_atomic
+from ..errors import UserError
+from ..media.staging import write_text_atomic
 
 #: Written next to list.txt: the sequences the generator wrote (so a rewrite can tell them from user data).
 SYNTHETIC_MANIFEST = "SYNTHETIC.json"

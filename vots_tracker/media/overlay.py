@@ -8,7 +8,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .palette import PALETTE
 
 logger = logging.getLogger(__name__)

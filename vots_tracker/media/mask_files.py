@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 from .frame_source import check_file, list_images
 from .palette import PALETTE
 
