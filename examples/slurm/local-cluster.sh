@@ -3,13 +3,14 @@
 #
 #   sudo examples/slurm/local-cluster.sh          # install (apt-get), configure, start; a second run is harmless
 #   sudo examples/slurm/local-cluster.sh stop     # stop the three daemons (the packages stay)
-#   examples/slurm/local-cluster.sh status        # exit 0 when the node answers and takes jobs
+#   examples/slurm/local-cluster.sh status        # exit 0 when a SLURM node (of PARTITION, if set) takes jobs
 #
 # Debian/Ubuntu (apt-get), as root. The node is this machine (CPUs and memory as `slurmd -C` reads
 # them), in one partition, PARTITION (default `local`). No accounting database, no cgroups: process
 # tracking by parent/child (proctrack/linuxproc), which is why evaluate.sbatch stops Ray itself.
 set -euo pipefail
 
+ASKED_PARTITION=${PARTITION:-}
 PARTITION=${PARTITION:-local}
 CONF_DIR=/etc/slurm
 CONF=$CONF_DIR/slurm.conf
@@ -40,11 +41,11 @@ stop_all() {
     stop_daemon munged /run/munge/munged.pid
 }
 
-node_ready() {  # the node is up and the partition takes jobs
+node_ready() {  # a node of the partition (any partition, for `status` without PARTITION) takes jobs
     command -v sinfo >/dev/null || return 1
-    local state
-    state=$(timeout 10 sinfo -h -p "$PARTITION" -o '%T' 2>/dev/null | head -1) || return 1
-    [[ $state == idle* || $state == mixed* || $state == allocated* || $state == completing* ]]
+    local states
+    states=$(timeout 10 sinfo -h ${1:+-p "$1"} -o '%T' 2>/dev/null) || return 1
+    grep -qE '^(idle|mixed|allocated|completing)' <<<"$states"
 }
 
 install_packages() {
@@ -134,7 +135,7 @@ start_all() {
     fi
     local i
     for i in $(seq 60); do
-        if node_ready; then
+        if node_ready "$PARTITION"; then
             say "up: partition $PARTITION on $(hostname -s) ($(sinfo -h -p "$PARTITION" -o '%c CPUs, %m MB, %T'))"
             return 0
         fi
@@ -148,6 +149,6 @@ start_all() {
 case ${1:-start} in
     start) start_all ;;
     stop) [[ $(id -u) == 0 ]] || die "run as root"; stop_all ;;
-    status) node_ready ;;
+    status) node_ready "$ASKED_PARTITION" ;;
     *) die "unknown mode '$1' (use: start, stop, status)" ;;
 esac
