@@ -13,6 +13,7 @@ process: none with its SLURM_JOB_ID in the environment, none naming its Ray temp
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -203,6 +204,7 @@ def test_scancel_mid_run_then_resubmit_resumes(cluster, ws, sequential):
     first = _submit(ws, "static_slow", cluster)
     token = _job_token(first)
     assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert stat.S_IMODE(os.stat(f"/tmp/vray{first}j").st_mode) == 0o700  # Ray's own temp dir is inside, 0777
     deadline = time.monotonic() + JOB_LIMIT_S
     while not _complete_sequences(ws, "static_slow"):  # cancel once some sequences are done
         assert time.monotonic() < deadline and _job(first).get("JobState") == "RUNNING", _log(ws, first)[-3000:]
