@@ -31,6 +31,8 @@ FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT
 JOB_LIMIT_S = 420
 # The static tracker, slowed per frame so that a scancel lands while some sequences are done and others not.
 SLOW_WAIT = "import time, trax; _w = trax.Server.wait; trax.Server.wait = lambda s: (time.sleep(0.7), _w(s))[1]; "
+# Far slower than the job's time limit allows (4 x 6 frames x 4 s, 2 at once: 48 s of frames plus start-up).
+STUCK_WAIT = SLOW_WAIT.replace("0.7", "4")
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +76,7 @@ def ws(tmp_path_factory):
         ws = wsmod.init_workspace(root / "ws", synthetic=SEQUENCES, frames=6, size=(64, 64), objects=2,
                                   weights_dir=root / "weights")
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
-        handle.write(_entry("static") + _entry("static_slow", SLOW_WAIT))
+        handle.write(_entry("static") + _entry("static_slow", SLOW_WAIT) + _entry("static_stuck", STUCK_WAIT))
     return ws
 
 
@@ -204,8 +206,12 @@ def test_scancel_mid_run_then_resubmit_resumes(cluster, ws, sequential):
     first = _submit(ws, "static_slow", cluster)
     token = _job_token(first)
     assert re.fullmatch(r"[0-9a-f]{64}", token)
-    assert stat.S_IMODE(os.stat(f"/tmp/vray{first}j").st_mode) == 0o700  # Ray's own temp dir is inside, 0777
     deadline = time.monotonic() + JOB_LIMIT_S
+    private = Path(f"/tmp/vray{first}j")
+    while not (private / "r").exists():  # the Ray step makes it (the batch step holds the token already)
+        assert time.monotonic() < deadline, _log(ws, first)[-3000:]
+        time.sleep(0.2)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700  # Ray's own temp dir, inside it, is 0777
     while not _complete_sequences(ws, "static_slow"):  # cancel once some sequences are done
         assert time.monotonic() < deadline and _job(first).get("JobState") == "RUNNING", _log(ws, first)[-3000:]
         time.sleep(0.2)
@@ -231,6 +237,26 @@ def test_scancel_mid_run_then_resubmit_resumes(cluster, ws, sequential):
     assert results.check_results(ws, "static_slow") == []
     assert _bins(ws, "static_slow") == sequential
     _assert_nothing_left(second)
+
+
+def test_failing_driver_ends_the_job_and_its_ray(cluster, ws):
+    job = _submit(ws, "no_such_tracker", cluster)
+    info = _wait(job, ws)
+    log = _log(ws, job)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] != "0:0", log[-3000:]
+    assert "Ray nodes joined: 1/1" in log  # it failed in the driver, with Ray running
+    assert re.search(r"^vots-tracker: error: .*no_such_tracker", log, re.M), log[-3000:]
+    _assert_nothing_left(job)
+
+
+def test_time_limit_ends_the_job_and_its_ray(cluster, ws):
+    job = _submit(ws, "static_stuck", cluster, "--time=1")
+    info = _wait(job, ws, limit=240)  # SLURM checks limits about every 30 s
+    assert info["JobState"] == "TIMEOUT", _log(ws, job)[-3000:]
+    _assert_nothing_left(job)
+    folder = ws / "results" / "static_stuck" / "baseline"
+    for sequence in _complete_sequences(ws, "static_stuck"):  # what is there is complete
+        assert len(list((folder / sequence).glob("*.bin"))) == 2
 
 
 def test_unknown_partition_is_one_line_naming_it(cluster, ws):
