@@ -278,3 +278,58 @@ def test_unknown_partition_is_one_line_naming_it(cluster, ws):
     assert queued.strip() == ""
     after = sorted(str(p) for p in (ws / "results").rglob("*")) if (ws / "results").exists() else []
     assert after == before
+
+
+def _pids_naming(text: str):
+    """PIDs whose environment carries the recipe's marker for ``text`` or whose command line names it."""
+    marker, found = f"VOTS_RAY_JOB={text}".encode(), []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (marker in (proc / "environ").read_bytes().split(b"\0")
+                                        or text.encode() in (proc / "cmdline").read_bytes()):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_node_cleanup_stops_this_jobs_ray_only(tmp_path):
+    """The recipe's per-node step (its own functions, no SLURM): SIGTERM stops its Ray, also a process
+    that left the tree, and leaves another Ray cluster on the node alone (what `ray stop` would not)."""
+    if os.environ.get("VOTS_TEST_SLURM") != "1":
+        pytest.skip("SLURM job tests run with `make test-slurm` (VOTS_TEST_SLURM=1)")
+    text = SBATCH.read_text()
+    functions = text[text.index("free_port() {"):text.index("head_address() {")]
+    (tmp_path / "functions.sh").write_text(functions)
+    bindir = str(Path(sys.executable).parent)
+    jobs, nodes = {}, {}
+    for name in ("a", "b"):
+        jobs[name] = f"/tmp/vrayT{uuid.uuid4().hex[:6]}j"
+        script = f"source {tmp_path}/functions.sh; RAY_HEAD_PORT=$(free_port) ray_node"
+        env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", RAY_JOB_TMP=jobs[name], SLURM_NODEID="0",
+                   RAY_HEAD_IP="127.0.0.1", RAY_OBJECT_STORE_BYTES=str(80 * 1024 * 1024), STOP_WAIT="8",
+                   SLURM_CPUS_PER_TASK="1", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=uuid.uuid4().hex * 2)
+        nodes[name] = subprocess.Popen(["bash", "-c", script], env=env, stdout=open(tmp_path / f"{name}.log", "w"),
+                                       stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not all(list(Path(jobs[n]).glob("r/session_*/logs/raylet.out")) for n in jobs):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in nodes.values()), \
+                (tmp_path / "a.log").read_text()[-2000:] + (tmp_path / "b.log").read_text()[-2000:]
+            time.sleep(0.5)
+        time.sleep(2)  # the raylets start their agents and workers
+        # A process of job a that left Ray's process tree (its parent gone): only the marker finds it.
+        escaped = subprocess.Popen(["setsid", "sleep", "300"], env=dict(os.environ, VOTS_RAY_JOB=jobs["a"]))
+        ray_a, ray_b = _pids_naming(jobs["a"]), _pids_naming(jobs["b"])
+        assert len(ray_a) >= 4 and len(ray_b) >= 3 and escaped.pid in ray_a
+        nodes["a"].send_signal(15)  # what SLURM sends on scancel or time-out
+        nodes["a"].wait(timeout=30)
+        escaped.wait(timeout=10)
+        assert _pids_naming(jobs["a"]) == [] and not Path(jobs["a"]).exists()
+        assert all(Path(f"/proc/{pid}").exists() for pid in ray_b)  # the other cluster runs on
+    finally:
+        for proc in nodes.values():
+            if proc.poll() is None:
+                proc.send_signal(15)
+                proc.wait(timeout=30)
+    assert _pids_naming(jobs["b"]) == [] and not Path(jobs["b"]).exists()
