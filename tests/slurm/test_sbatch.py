@@ -10,6 +10,7 @@ and the results are compared byte for byte with a sequential `vot evaluate`. A j
 process: none with its SLURM_JOB_ID in the environment, none naming its Ray temp dir.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -326,10 +327,17 @@ def test_node_cleanup_stops_this_jobs_ray_only(tmp_path):
         nodes["a"].wait(timeout=30)
         escaped.wait(timeout=10)
         assert _pids_naming(jobs["a"]) == [] and not Path(jobs["a"]).exists()
+        assert not Path(jobs["b"], "r").exists() or Path(jobs["b"]).stat().st_mode & 0o777 == 0o700
         assert all(Path(f"/proc/{pid}").exists() for pid in ray_b)  # the other cluster runs on
     finally:
         for proc in nodes.values():
             if proc.poll() is None:
                 proc.send_signal(15)
                 proc.wait(timeout=30)
-    assert _pids_naming(jobs["b"]) == [] and not Path(jobs["b"]).exists()
+        left = {n: _pids_naming(jobs[n]) for n in jobs}
+        for pid in left["a"] + left["b"]:  # a failed run must not leave its Ray behind
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+        for folder in jobs.values():
+            shutil.rmtree(folder, ignore_errors=True)
+    assert left == {"a": [], "b": []}
