@@ -74,13 +74,14 @@ munge_key() {  # a 1 KiB key readable by munge only; a new key means munged must
 write_conf() {  # slurm.conf for this machine; returns 1 when the file was already exactly this
     local host node new
     host=$(hostname -s)
+    # Loopback addresses: the daemons find each other even where the host name does not resolve.
     # slurmd -C prints this machine's node line (CPUs, sockets, cores, RealMemory) as slurmd will report it.
     node=$(/usr/sbin/slurmd -C | head -1)
     [[ $node == NodeName=* ]] || die "slurmd -C did not describe this node: $node"
     new=$(cat <<EOF
 # Written by vots-tracker examples/slurm/local-cluster.sh: a one-node cluster on $host.
 ClusterName=vots-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=slurm
 AuthType=auth/munge
 MpiDefault=none
@@ -99,7 +100,7 @@ SlurmctldPidFile=/run/slurmctld.pid
 SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=$LOGS/slurmctld.log
 SlurmdLogFile=$LOGS/slurmd.log
-$node State=UNKNOWN
+$node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 )
