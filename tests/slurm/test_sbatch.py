@@ -184,7 +184,7 @@ def _complete_sequences(ws: Path, tracker: str):
 
 
 def test_sbatch_job_completes_like_sequential_vot_evaluate(cluster, ws, sequential):
-    import vots_tracker.evaluation.results as results
+    import vots_tracker.evaluation.outputs as results
 
     job = _submit(ws, "static", cluster)
     info = _wait(job, ws)
@@ -202,7 +202,7 @@ def test_sbatch_job_completes_like_sequential_vot_evaluate(cluster, ws, sequenti
 
 
 def test_scancel_mid_run_then_resubmit_resumes(cluster, ws, sequential):
-    import vots_tracker.evaluation.results as results
+    import vots_tracker.evaluation.outputs as results
 
     first = _submit(ws, "static_slow", cluster)
     token = _job_token(first)
