@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import trax
 
-from hostile_client import (
-    CASE_TIMEOUT, H, W, Server, image, kill_quietly, regions, reply_masks, server_env, tree_hashes, wait_gone,
-    write_clip,
+from trax_harness import (
+    CASE_TIMEOUT, H, W, ServerProcess as Server, image, kill_quietly, regions, reply_masks, server_env, tree_hashes,
+    wait_gone, write_clip,
 )
 
 HERE = Path(__file__).resolve().parent
