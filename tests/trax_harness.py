@@ -111,6 +111,20 @@ class ServerProcess:
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
 
+    def wait_catching(self, signum: int, timeout: float = 30.0) -> bool:
+        """Wait until the process has a handler for ``signum`` (SigCgt in /proc), so a signal is not fatal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open(f"/proc/{self.proc.pid}/status") as handle:
+                    caught = next(int(line.split()[1], 16) for line in handle if line.startswith("SigCgt:"))
+            except (OSError, StopIteration):
+                caught = 0
+            if caught >> (signum - 1) & 1:
+                return True
+            time.sleep(0.02)
+        return False
+
     def exit_code(self, timeout: float) -> Optional[int]:
         """The exit status, or None if the server is still running after ``timeout`` seconds."""
         try:
