@@ -9,8 +9,8 @@ from vots_tracker.server.session import Tracker
 
 
 @pytest.fixture(scope="module")
-def tracker(smoke_weights):
-    return Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights)))
+def tracker(smoke_tracker):
+    return smoke_tracker  # loaded once per session (tests/conftest.py); stateless between sequences
 
 
 def variant(tracker, **overrides):
