@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vots_tracker.refine.gate import mask_iou  # noqa: E402
 from vots_tracker.refine.hqsam import HQSamRefiner, write_random_checkpoint  # noqa: E402
-from vots_tracker.refine.prompts import clip_box, mask_box  # noqa: E402
+from vots_tracker.refine.prompts import mask_box_inclusive  # noqa: E402
 from vots_tracker.refine.stage import RefineOptions, RefinementSession  # noqa: E402
 
 
@@ -59,9 +59,8 @@ def original_loop(predictor, frame, coarse, tau):
     """The research scripts: one predict call per object, one candidate, the IoU gate."""
     predictor.set_image(frame)
     out = {}
-    height, width = frame.shape[:2]
     for object_id, mask in coarse.items():
-        box = clip_box(mask_box(mask), height, width)
+        box = mask_box_inclusive(mask)  # the scripts' box: first to last mask pixel
         masks, _, _ = predictor.predict(box=box, multimask_output=True)
         candidate = masks[0]
         iou = float(mask_iou(candidate[None, None], mask[None])[0, 0])

@@ -1,9 +1,33 @@
-"""Shared fixtures: random-init checkpoints in the official formats, small synthetic clips."""
+"""Shared fixtures: random-init checkpoints in the official formats, small synthetic clips; how the suite runs.
+
+How the suite stays fast (README "Tests and benchmarks"), for whoever adds a test:
+
+* ``make test`` runs pytest-xdist with 2 workers (``TEST_WORKERS``); plain ``pytest`` runs serially.
+  Each worker, and every process it starts, runs torch on one thread (``OMP_NUM_THREADS=1``,
+  set below before torch is imported); a test that needs more threads asks for them with the
+  ``torch_threads`` fixture (e.g. the overlapped embedding runs only with more than one).
+* Tests that must not run next to one of their kind (a Ray cluster, a SLURM cluster, a fixed
+  resource) carry ``@pytest.mark.xdist_group("NAME")``: ``--dist loadgroup`` runs one group on one
+  worker, one test after another. Ray tests use the group ``ray``.
+* Expensive things (checkpoints, loaded models, evaluated workspaces) are built once per session
+  or module: ``smoke_weights`` and ``smoke_tracker`` below; under xdist "once" is once per worker.
+  Everything a test writes goes under ``tmp_path``/``tmp_path_factory`` (never a fixed path or port).
+* ``--cpu-durations=N`` lists the N tests with the most CPU time (the test process and the
+  subprocesses it waited for, summed over its setup, call and teardown) with their wall time:
+  unlike wall time, CPU time does not grow when other work shares the machine.
+"""
 
 import os
+import resource
+import time
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per worker (and per process a test starts): 2 workers fill 2 cores.
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VOTS_TRACKER_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -22,3 +46,78 @@ def write_random_weights(folder: Path, names=SMOKE_FILES) -> Path:
 @pytest.fixture(scope="session")
 def smoke_weights(tmp_path_factory) -> Path:
     return write_random_weights(tmp_path_factory.mktemp("smoke-weights"))
+
+
+@pytest.fixture(scope="session")
+def smoke_tracker(smoke_weights):
+    """``hqsam_gate_smoke`` loaded once per session (DeAOT-T + HQ-SAM vit_tiny, random init).
+
+    Stateless between sequences: tests that need other options build a ``Tracker`` on its models
+    (``Tracker(config, tracker.dmaot_model, tracker.refiner, tracker.device)``) instead of loading again.
+    """
+    from vots_tracker.config import make_config
+    from vots_tracker.server.session import Tracker
+
+    return Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights)))
+
+
+@pytest.fixture
+def torch_threads():
+    """``torch_threads(n)``: run this test with n torch threads (restored afterwards)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- --cpu-durations
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-durations", type=int, default=None, metavar="N",
+                     help="list the N tests with the most CPU time (process + waited-for children)")
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    item.stash[_PHASE_START] = _cpu_seconds()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    now = _cpu_seconds()
+    outcome.get_result().user_properties.append(("cpu_s", now - item.stash.get(_PHASE_START, now)))
+    item.stash[_PHASE_START] = now
+
+
+_PHASE_START = pytest.StashKey[float]()
+_CPU = {}  # nodeid -> [cpu seconds, wall seconds], filled from reports (also xdist workers')
+_STARTED = time.monotonic()
+
+
+def pytest_runtest_logreport(report):
+    totals = _CPU.setdefault(report.nodeid, [0.0, 0.0])
+    totals[0] += dict(report.user_properties).get("cpu_s", 0.0)
+    totals[1] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    count = config.getoption("--cpu-durations")
+    if count is None or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rows = sorted(_CPU.items(), key=lambda kv: kv[1][0], reverse=True)
+    cpu = sum(c for c, _ in _CPU.values())
+    wall = sum(w for _, w in _CPU.values())
+    terminalreporter.write_sep("=", f"slowest {count} CPU durations")
+    terminalreporter.write_line(f"all {len(rows)} tests: {cpu:.1f} s CPU, {wall:.1f} s wall summed over tests, "
+                                f"{time.monotonic() - _STARTED:.1f} s session wall")
+    for nodeid, (cpu_s, wall_s) in rows[:count]:
+        terminalreporter.write_line(f"{cpu_s:8.2f}s cpu {wall_s:8.2f}s wall  {nodeid}")

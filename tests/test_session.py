@@ -9,8 +9,8 @@ from vots_tracker.server.session import Tracker
 
 
 @pytest.fixture(scope="module")
-def tracker(smoke_weights):
-    return Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights)))
+def tracker(smoke_tracker):
+    return smoke_tracker  # loaded once per session (tests/conftest.py); stateless between sequences
 
 
 def variant(tracker, **overrides):
@@ -74,12 +74,13 @@ def test_tau_just_below_one_runs_the_gate_and_equals_dmaot_alone(tracker):
 
 
 @pytest.mark.slow
-def test_overlapped_embedding_gives_the_same_masks(tracker):
+def test_overlapped_embedding_gives_the_same_masks(tracker, torch_threads):
+    torch_threads(2)  # the overlap runs only with more than one thread (one per xdist worker otherwise)
     clip = moving_blobs(frames=5)
-    assert_same(
-        run(variant(tracker, tau=0.0, parallel_embedding=True), clip),
-        run(variant(tracker, tau=0.0, parallel_embedding=False), clip),
-    )
+    overlapped = variant(tracker, tau=0.0, parallel_embedding=True)
+    with overlapped.new_session() as session:
+        assert session._executor is not None  # the embedding really runs in its worker thread
+    assert_same(run(overlapped, clip), run(variant(tracker, tau=0.0, parallel_embedding=False), clip))
 
 
 @pytest.mark.slow

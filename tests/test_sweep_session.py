@@ -16,8 +16,8 @@ LATE = {2: [3]}  # object 3 arrives on frame 2 and claims its pixels from the ot
 
 
 @pytest.fixture(scope="module")
-def tracker(smoke_weights):
-    return Tracker.from_config(make_config("hqsam_gate_smoke", weights_dir=str(smoke_weights)))
+def tracker(smoke_tracker):
+    return smoke_tracker  # loaded once per session (tests/conftest.py); stateless between sequences
 
 
 def derived(tracker, setting: GateSetting):

@@ -49,7 +49,11 @@ class _RaisingParser(argparse.ArgumentParser):
 
 
 def _serve(argv: List[str]) -> int:
-    """``vots-tracker serve``: any configuration error goes to the client as the quit reason, after the handshake."""
+    """``vots-tracker serve``: any configuration error goes to the client as the quit reason, after the handshake.
+
+    SIGTERM/SIGHUP/SIGINT end it cleanly, with one line on stderr (server.protocol.serve).
+    """
+    stop_signals.install()
     parser = _RaisingParser(prog="vots-tracker serve", description=SERVE_DESCRIPTION)
     add_tracker_arguments(parser)
     try:

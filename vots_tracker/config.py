@@ -65,7 +65,7 @@ class TrackerConfig:
     proposals: str = "all"
     """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4 (vanilla SAM: all = its 3 multimask masks, or K in 1..3)."""
     prompt: str = "box"
-    """HQ-SAM prompt built from the DMAOT mask: box, box+mask, box+points, box-inclusive (the original runners' box: first to last mask pixel index)."""
+    """HQ-SAM prompt built from the DMAOT mask: box (SAM's mask box, first to last pixel index, as the original runners), box+mask, box+points, box-edges (one pixel past the mask), box-inclusive (box's former name)."""
     decode_batch: int = 0
     """Objects per HQ-SAM mask-decoder call: 0 = auto (all in one call on CUDA, one per call on CPU, where that is faster), N = at most N."""
     resolve_overlaps: bool = True

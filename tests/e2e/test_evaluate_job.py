@@ -19,6 +19,8 @@ import vots_tracker.workspace.folder as wsmod
 from vots_tracker.weights import registry
 from vots_tracker.weights.random_init import init_random
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray cluster at a time under xdist (tests/conftest.py)
+
 
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):

@@ -21,6 +21,8 @@ from vots_tracker.evaluation.sweep.parallel import RayOptions
 from vots_tracker.evaluation.sweep.runner import SequenceSweeper
 from vots_tracker.evaluation.sweep.settings import settings_from
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray cluster at a time under xdist (tests/conftest.py)
+
 SWEPT = ["hqsam_gate_smoke_tau0", "hqsam_gate_smoke_tau0p5", "hqsam_gate_smoke_tau1"]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import refine_fault_hook as hook
-from hostile_client import write_clip
+from trax_harness import write_clip
 
 FRAMES = 4
 

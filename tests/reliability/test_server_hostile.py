@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 import trax
 
-from hostile_client import (
-    CASE_TIMEOUT, H, W, Server, image, kill_quietly, regions, reply_masks, server_env, tree_hashes, wait_gone,
-    write_clip,
+from trax_harness import (
+    CASE_TIMEOUT, H, W, ServerProcess as Server, image, kill_quietly, regions, reply_masks, server_env, tree_hashes,
+    wait_gone, write_clip,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -231,7 +231,7 @@ def signal_after_initialize(signum: int):
 
 def signal_during_load(ctx):
     server = ctx.serve()
-    time.sleep(0.5)
+    assert server.wait_catching(signal.SIGTERM)  # serve routes it before loading anything heavy
     server.signal(signal.SIGTERM)
     return Outcome(server=server)
 
@@ -315,12 +315,15 @@ CASES = [
     Case("disconnect_mid_sequence", disconnect_mid_sequence, (1,), ("TraX connection lost",), stderr_only=True,
          exit_within=PROMPT_EXIT),
     Case("parent_killed", parent_killed, (0,), ("exiting", "parent process"), stderr_only=True),
-    Case("sigterm_while_waiting", signal_after_initialize(signal.SIGTERM), (-signal.SIGTERM,),
-         exit_within=PROMPT_EXIT),
+    # stop signals: exit 128 + signal number, one stderr line (and a TraX quit once the handshake was done)
+    Case("sigterm_while_waiting", signal_after_initialize(signal.SIGTERM), (143,),
+         ("interrupted by SIGTERM after 0 frame(s)",), stderr_only=True, exit_within=PROMPT_EXIT),
     Case("sigint_while_waiting", signal_after_initialize(signal.SIGINT), (130,), ("interrupted",), stderr_only=True,
          exit_within=PROMPT_EXIT),
-    Case("sigterm_during_model_load", signal_during_load, (-signal.SIGTERM,), handshake=False,
-         exit_within=PROMPT_EXIT),
+    Case("sighup_while_waiting", signal_after_initialize(signal.SIGHUP), (129,), ("interrupted by SIGHUP",),
+         stderr_only=True, exit_within=PROMPT_EXIT),
+    Case("sigterm_during_model_load", signal_during_load, (143,), ("interrupted", "SIGTERM"), stderr_only=True,
+         handshake=False, exit_within=PROMPT_EXIT),
     # refinement faults cost a frame, not the sequence (test-only hook, real HQ-SAM otherwise)
     Case("refine_fault_on_two_frames", refine_faults("2,3"), (0,),
          ("refinement failed on 2 of 3 frame(s) (2, 3)",), replies=[2, 2, 2, 2], stderr_only=True),

@@ -13,7 +13,12 @@ MASK_PROMPT_LOGIT = 8.0
 
 
 def mask_box(mask: np.ndarray) -> Optional[np.ndarray]:
-    """Bounding box (x0, y0, x1, y1) of a mask, pixel edges included; None when empty."""
+    """Bounding box (x0, y0, x1, y1) of a mask, pixel edges included; None when empty.
+
+    x1, y1 are one past the last mask pixel: in SAM's coordinates (a coordinate is a pixel
+    index, placed at the pixel's centre) this box ends one pixel past the mask. It is the
+    ``box-edges`` prompt, and the box re-detection's Kalman filter tracks.
+    """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
@@ -24,14 +29,29 @@ def mask_box(mask: np.ndarray) -> Optional[np.ndarray]:
 def mask_box_inclusive(mask: np.ndarray) -> Optional[np.ndarray]:
     """(x_min, y_min, x_max, y_max): the first and last mask pixels' indices; None when empty.
 
-    The original HQ-SAM-Gate runners' box (SAM's own convention: its prompt encoder puts each
-    coordinate at a pixel centre). `mask_box` spans the pixels' outer edges instead.
+    SAM's own convention (``batched_mask_to_box``; its prompt encoder puts each coordinate at a
+    pixel centre) and the original HQ-SAM-Gate runners' box: the ``box`` prompt. Inside the frame
+    by construction. `mask_box` spans the pixels' outer edges instead.
     """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(mask.any(axis=0))
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
+
+
+def prompt_boxes(masks: np.ndarray, prompt: str) -> np.ndarray:
+    """The (N, 4) box prompts of N frame-size masks (none empty) for ``prompt`` (refine.sam_specs.PROMPTS).
+
+    ``box-edges`` is the edge box clipped to the frame; every other prompt (``box``, its old name
+    ``box-inclusive``, and the box of ``box+mask`` / ``box+points``) uses SAM's inclusive box.
+    """
+    if len(masks) == 0:
+        return np.zeros((0, 4), np.float32)
+    if prompt == "box-edges":
+        height, width = masks.shape[1:3]
+        return np.stack([clip_box(mask_box(mask), height, width) for mask in masks])
+    return np.stack([mask_box_inclusive(mask) for mask in masks])
 
 
 def clip_box(box: np.ndarray, height: int, width: int) -> np.ndarray:

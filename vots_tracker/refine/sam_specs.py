@@ -48,7 +48,9 @@ CHECKPOINT_FILES: Tuple[CheckpointEntry, ...] = (
 DEFAULT_CHECKPOINTS: Dict[str, CheckpointEntry] = {entry.model: entry for entry in CHECKPOINT_FILES}
 SIZES: Tuple[str, ...] = tuple(DEFAULT_CHECKPOINTS)
 
-PROMPTS: Tuple[str, ...] = ("box", "box+mask", "box+points", "box-inclusive")
+# box: SAM's inclusive mask box (first to last pixel index); box-edges ends one pixel past the mask;
+# box-inclusive is box's former name, kept so that older command lines still run.
+PROMPTS: Tuple[str, ...] = ("box", "box+mask", "box+points", "box-edges", "box-inclusive")
 # Proposals in gate order (first wins ties); see refine.hqsam for what each token is.
 TOKEN_ORDER: Tuple[str, ...] = ("hq", "sam1", "sam2", "sam3")
 PROPOSAL_MODES: Tuple[str, ...] = ("all", "hq", "single") + tuple(str(k) for k in range(1, len(TOKEN_ORDER) + 1))

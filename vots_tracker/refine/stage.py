@@ -11,7 +11,7 @@ import numpy as np
 from .gate import gate, gate_iou
 from .hqsam import FrameEmbedding, HQSamRefiner, Proposals
 from .overlap import resolve_overlaps
-from .prompts import clip_box, mask_box, mask_box_inclusive
+from .prompts import prompt_boxes
 from .redetect import RedetectOptions, Redetector
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class RefinementSession:
         stacked = np.zeros((len(present), height, width), bool)
         for n, object_id in enumerate(present):
             stacked[n] = coarse[object_id]
-        boxes = self._boxes(stacked, height, width) if present else np.zeros((0, 4), np.float32)
+        boxes = prompt_boxes(stacked, self.refiner.prompt)
         sets = self.refiner.propose_sets(emb, boxes, stacked, name_sets=name_sets)
         return [FrameProposals(present, stacked, proposals) for proposals in sets]
 
@@ -119,11 +119,6 @@ class RefinementSession:
             logger.debug("object %d: accepted=%s iou=%.3f proposal=%s redetected=%s", object_id,
                       report.accepted, report.iou, report.proposal, report.redetected)
         return final, reports
-
-    def _boxes(self, masks: np.ndarray, height: int, width: int) -> np.ndarray:
-        if self.refiner.prompt == "box-inclusive":  # the original runners' box, inside the frame by construction
-            return np.stack([mask_box_inclusive(mask) for mask in masks])
-        return np.stack([clip_box(mask_box(mask), height, width) for mask in masks])
 
     def _redetect(self, emb: FrameEmbedding, final: Dict[int, np.ndarray], reports: Dict[int, ObjectReport]) -> None:
         lost = self.redetector.lost_boxes(final)

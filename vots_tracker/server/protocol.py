@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
+from ..runtime.stop_signals import Stopped
 from .watchdog import ClientWatchdog
 
 logger = logging.getLogger(__name__)
@@ -193,26 +194,60 @@ def refuse(reason: str, exit_code: int = EXIT_BAD_CONFIGURATION) -> int:
 
 
 def serve(config) -> int:
-    """Run the TraX server until the client quits. Returns the process exit code."""
-    from .session import Tracker
+    """Run the TraX server until the client quits. Returns the process exit code.
 
+    A stop signal (SIGTERM, SIGHUP, SIGINT; routed by ``runtime.stop_signals.install``, which
+    ``vots-tracker serve`` calls first) ends the run cleanly: the session is closed, the client
+    gets a quit message if the handshake was done, one line goes to stderr, and the exit status
+    is 128 + the signal number (143 for SIGTERM).
+    """
     watchdog = ClientWatchdog.for_environment().start()  # also while the models load
+    state = _ServeState()
     try:
         with _stdout_for_protocol_only():
-            try:
-                tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
-            except Exception as error:  # reported through the protocol, so the toolkit shows it
-                if not isinstance(error, UserError):
-                    logger.exception("could not load the tracker")
-                return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
-            server = _handshake()
-            loop = TraxLoop(tracker)
-            try:
-                return _serve_requests(server, loop, watchdog)
-            finally:
-                loop.close()
+            return _load_and_serve(config, watchdog, state)
+    except Stopped as stop:
+        return _stopped(stop, state)
     finally:
         watchdog.stop()
+
+
+class _ServeState:
+    """What a stop signal's handler needs to know: the TraX server, once there, and the loop."""
+
+    server = None
+    loop: Optional[TraxLoop] = None
+
+
+def _load_and_serve(config, watchdog: ClientWatchdog, state: _ServeState) -> int:
+    from .session import Tracker
+
+    try:
+        tracker = Tracker.from_config(config)  # before the handshake: not under the toolkit's timeout
+    except Exception as error:  # reported through the protocol, so the toolkit shows it
+        if not isinstance(error, UserError):
+            logger.exception("could not load the tracker")
+        return refuse(f"vots-tracker could not start: {error}", EXIT_TRACKING_FAILED)
+    state.server = _handshake()
+    state.loop = TraxLoop(tracker)
+    try:
+        return _serve_requests(state.server, state.loop, watchdog)
+    finally:
+        state.loop.close()
+
+
+def _stopped(stop: Stopped, state: _ServeState) -> int:
+    """One stderr line, and the quit message to a connected client (it may be gone: then nothing is said)."""
+    frames = state.loop.frames if state.loop is not None else 0
+    where = "while loading the models" if state.server is None else f"after {frames} frame(s)"
+    logger.warning("interrupted by %s %s; exiting with status %d", stop, where, stop.exit_code)
+    if state.server is not None:
+        try:
+            with _stdout_for_protocol_only():
+                state.server.quit(reason=f"vots-tracker stopped by {stop}")
+        except Exception:  # noqa: BLE001 - the client that sent the signal may have closed the pipe
+            pass
+    return stop.exit_code
 
 
 def _serve_requests(server, loop: TraxLoop, watchdog: ClientWatchdog) -> int:

@@ -1,7 +1,12 @@
-"""Helpers for the hostile-client suite: the real server in a subprocess, vot-trax's client, a hard timeout.
+"""The one harness for tests that drive a ``vots-tracker serve`` process over TraX.
 
-A relay thread sits between the server's stdout and the client, so every byte the
-server wrote to stdout can be checked for being TraX protocol.
+:class:`ServerProcess` starts the real server (or another command speaking TraX) with stdio
+pipes. A relay thread sits between the server's stdout and vot-trax's client, so every byte
+the server wrote to stdout can be checked for being TraX protocol (:meth:`protocol_only`).
+A timer kills the process after ``timeout`` seconds, so no test can hang on it. Helpers
+build requests (:func:`image`, :func:`regions`), read replies (:func:`reply_masks`) and
+write small clips (:func:`write_clip`). Importable from any test folder: ``tests/`` is on
+``sys.path`` through ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import numpy as np
 import trax
 from trax.client import Client
 
-ROOT = Path(__file__).resolve().parents[2]
-H, W = 48, 64
-CASE_TIMEOUT = 90  # seconds; a case that takes longer is killed and fails
+ROOT = Path(__file__).resolve().parents[1]
+H, W = 48, 64  # default clip size: nothing the server tests assert depends on frame size
+# seconds; a server still running after this is killed and the test fails. A hang guard only (prompt exits
+# are checked with their own, tight limits), sized for a shared 2-core machine running 2 xdist workers.
+CASE_TIMEOUT = 180
+SERVE = [sys.executable, "-m", "vots_tracker", "serve"]
 
 
 def server_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -32,22 +40,22 @@ def server_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-class Server:
-    """``vots-tracker serve ARGS`` (or another command) with stdio pipes, killed after CASE_TIMEOUT."""
+class ServerProcess:
+    """``vots-tracker serve ARGV`` (or ``command ARGV``) with stdio pipes, killed after ``timeout`` seconds."""
 
     def __init__(self, argv: List[str], cwd: Path, command: Optional[List[str]] = None,
-                 env: Optional[Dict[str, str]] = None):
-        command = command or [sys.executable, "-m", "vots_tracker", "serve"]
+                 env: Optional[Dict[str, str]] = None, timeout: float = CASE_TIMEOUT):
+        self.timeout = timeout
         self.stderr_path = Path(cwd) / f"server-{time.monotonic_ns()}.stderr"
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([*command, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([*(command or SERVE), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, cwd=cwd, env=server_env(env), bufsize=0)
         self.stdout_bytes = bytearray()
         self._client_read, self._relay_write = os.pipe()
         self._relay = threading.Thread(target=self._pump, daemon=True)
         self._relay.start()
         self.timed_out = False
-        self._timer = threading.Timer(CASE_TIMEOUT, self._kill_hard)
+        self._timer = threading.Timer(timeout, self._kill_hard)
         self._timer.daemon = True
         self._timer.start()
         self.client: Optional[Client] = None
@@ -76,7 +84,7 @@ class Server:
         """
         self._client_write = os.dup(self.proc.stdin.fileno())
         self.proc.stdin.close()
-        self.client = Client(stream=(self._client_write, self._client_read), timeout=CASE_TIMEOUT,
+        self.client = Client(stream=(self._client_write, self._client_read), timeout=self.timeout,
                              log=lambda _text: None)
         return self.client
 
@@ -89,9 +97,9 @@ class Server:
         elif not self.proc.stdin.closed:
             self.proc.stdin.close()
 
-    def read_hello(self, timeout: float = CASE_TIMEOUT) -> bytes:
+    def read_hello(self, timeout: Optional[float] = None) -> bytes:
         """Wait for the server's hello line without a client (raw-protocol cases)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while b"\n" not in self.stdout_bytes and time.monotonic() < deadline and self.proc.poll() is None:
             time.sleep(0.05)
         return bytes(self.stdout_bytes).split(b"\n", 1)[0]
@@ -104,6 +112,20 @@ class Server:
 
     def signal(self, signum: int) -> None:
         self.proc.send_signal(signum)
+
+    def wait_catching(self, signum: int, timeout: float = 30.0) -> bool:
+        """Wait until the process has a handler for ``signum`` (SigCgt in /proc), so a signal is not fatal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                with open(f"/proc/{self.proc.pid}/status") as handle:
+                    caught = next(int(line.split()[1], 16) for line in handle if line.startswith("SigCgt:"))
+            except (OSError, StopIteration):
+                caught = 0
+            if caught >> (signum - 1) & 1:
+                return True
+            time.sleep(0.02)
+        return False
 
     def exit_code(self, timeout: float) -> Optional[int]:
         """The exit status, or None if the server is still running after ``timeout`` seconds."""
@@ -131,8 +153,18 @@ class Server:
         self._relay.join(timeout=10)
         self._stderr.close()
 
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def stdout_lines(self) -> List[bytes]:
         return [line for line in bytes(self.stdout_bytes).split(b"\n") if line]
+
+    def protocol_only(self) -> bool:
+        """True if every line the server wrote to stdout is a TraX protocol line."""
+        return all(line.startswith(b"@@TRAX:") for line in self.stdout_lines())
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -164,7 +196,24 @@ def kill_quietly(pid: int) -> None:
         pass
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- requests, replies, clips
+
+
+def image(path) -> dict:
+    return {trax.ImageChannel.COLOR: trax.FileImage.create(str(path))}
+
+
+def regions(masks) -> list:
+    from vots_tracker.server.protocol import mask_to_region
+
+    return [(mask_to_region(mask), {}) for mask in masks]
+
+
+def reply_masks(reply, size=(H, W)) -> List[np.ndarray]:
+    """Frame-sized boolean masks from a server reply (asserting each region fits the frame)."""
+    from vots_tracker.server.protocol import region_to_mask
+
+    return [region_to_mask(region, size, index) for index, (region, _props) in enumerate(reply)]
 
 
 def write_clip(folder: Path, frames: int = 4, objects: int = 2, size=(H, W)) -> tuple:
@@ -192,16 +241,6 @@ def write_clip(folder: Path, frames: int = 4, objects: int = 2, size=(H, W)) -> 
     return paths, masks
 
 
-def image(path) -> dict:
-    return {trax.ImageChannel.COLOR: trax.FileImage.create(str(path))}
-
-
-def regions(masks) -> list:
-    from vots_tracker.server.protocol import mask_to_region
-
-    return [(mask_to_region(mask), {}) for mask in masks]
-
-
 def tree_hashes(*folders: Path) -> Dict[str, str]:
     """sha256 of every file under the folders (inputs must be unchanged by any case)."""
     hashes = {}
@@ -210,10 +249,3 @@ def tree_hashes(*folders: Path) -> Dict[str, str]:
             if path.is_file():
                 hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
-
-
-def reply_masks(reply, size=(H, W)) -> List[np.ndarray]:
-    """Frame-sized boolean masks from a server reply (asserting each region fits the frame)."""
-    from vots_tracker.server.protocol import region_to_mask
-
-    return [region_to_mask(region, size, index) for index, (region, _props) in enumerate(reply)]
