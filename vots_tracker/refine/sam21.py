@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -160,7 +161,9 @@ class Sam21Refiner(HQSamRefiner):
         self.model = load_sam21(size, checkpoint, self.device)
         from sam2.utils.transforms import SAM2Transforms
 
-        self.transforms = SAM2Transforms(resolution=self.model.image_size, mask_threshold=0.0)
+        with warnings.catch_warnings():  # sam2 scripts its transforms; torch deprecates jit.script: harmless
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+            self.transforms = SAM2Transforms(resolution=self.model.image_size, mask_threshold=0.0)
         self.prompt = prompt
         self.amp = amp
         # as for HQ-SAM: one call on CUDA; one object per call on CPU (benchmarks/sam21_speed.py)
