@@ -28,7 +28,7 @@ VANILLA_KIND = "sam"
 SAM2_KIND = "sam2"
 SAM2_BASE = "https://dl.fbaipublicfiles.com/segment_anything_2/092824/"
 SAM2_HF = "https://huggingface.co/facebook/sam2.1-hiera-{}/resolve/main/"
-_SAM2_WRITER = "vots_tracker.refine.sam2:write_random_checkpoint"
+_SAM2_WRITER = "vots_tracker.refine.sam21:write_random_checkpoint"
 
 
 def _hf_file(size: str, nbytes: int, sha256: str, description: str) -> CheckpointEntry:
