@@ -46,6 +46,6 @@ def mismatch(path: Union[str, Path], sha: str) -> Optional[str]:
     pinned = read_pin(path)
     if pinned is None or pinned == sha:
         return None
-    return (f"{Path(path).name} has sha256 {sha}, but the first copy downloaded had {pinned} (recorded in "
+    return (f"{Path(path).name} has sha256 {sha}, but the first copy recorded had {pinned} (in "
             f"{pin_path(path)}; its authors publish no hash): refusing a different file; delete the pin "
             f"to accept it on purpose")
