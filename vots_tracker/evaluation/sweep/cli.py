@@ -92,13 +92,13 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
     analysis = f"sweep-{tracker}-{datetime.now():%Y%m%d-%H%M%S}"
     quality, analysis_path = analyse(ws, names, analysis)
-    results = _collect(settings, names, config.proposals, quality, counts)
-    text = table(results)
+    rows = _collect(settings, names, config.proposals, quality, counts)
+    text = table(rows)
     _out(text)
     table_path = out_dir / f"{analysis}.txt"
     table_path.write_text(text + "\n", encoding="utf-8")
-    plot_path = plot(results, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
-    best = max(results, key=lambda r: r.quality)
+    plot_path = plot(rows, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
+    best = max(rows, key=lambda r: r.quality)
     _out(f"best: {best.tracker} ({best.setting.describe()}, Q {best.quality:.4f})")
     _out(f"analysis: {analysis_path}")
     _out(f"table: {table_path}")
