@@ -173,3 +173,30 @@ def test_config_knows_the_sizes_proposals_and_files():
     with pytest.raises(ConfigError, match=r"proposals 'hq' need HQ-SAM; with SAM 2.1 \(sam2.1_hiera_l\) use one of "
                                           r"all, 1, 2, 3, single"):
         make_config("sam21_l_gate", proposals="hq")
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_redetection_needs_sam21s_object_score(refiner, embedded, frame_and_masks, present):
+    """With every other re-detection rule relaxed, SAM 2.1's object score alone decides."""
+    from vots_tracker.refine.redetect import RedetectOptions
+    from vots_tracker.refine.stage import RefineOptions, RefinementSession
+
+    embedding, _ = embedded
+    mask = frame_and_masks[1][0]
+    lenient = RedetectOptions(min_score=-1.0, min_box_iou=0.0, max_area_change=1e9, max_overlap=1.0)
+    session = RefinementSession(refiner, RefineOptions(tau=1.0, redetect=True, redetect_options=lenient))
+    head = refiner.model.sam_mask_decoder.pred_obj_score_head
+    last = head.layers[-1] if hasattr(head, "layers") else head
+    saved = last.bias.detach().clone()
+    refiner.prompt = "box"
+    with torch.inference_mode():
+        session.refine(embedding, {1: mask})  # seen: its Kalman filter starts
+    try:
+        with torch.no_grad():
+            last.bias.fill_(50.0 if present else -50.0)  # the decoder's "object present" logit
+        with torch.inference_mode():
+            final, reports = session.refine(embedding, {1: np.zeros_like(mask)})  # DMAOT lost it
+    finally:
+        with torch.no_grad():
+            last.bias.copy_(saved)
+    assert reports[1].redetected is present and bool(final[1].any()) is present
