@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional
 
-from .. import results, toolkit
+from .. import outputs, toolkit
 from ..entries import serve_config
 from ..evaluate import DEFAULT_WORKSPACE
 from ...weights.registry import ENV_WEIGHTS_DIR
@@ -81,7 +81,7 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
         counts = run_on_ray(sweeper, tasks, force, ray)
 
-    problems = [problem for name in names for problem in results.check_results(ws, name)]
+    problems = [problem for name in names for problem in outputs.check_results(ws, name)]
     problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
     if problems:
         for problem in problems[:50]:
@@ -92,13 +92,13 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
     analysis = f"sweep-{tracker}-{datetime.now():%Y%m%d-%H%M%S}"
     quality, analysis_path = analyse(ws, names, analysis)
-    rows = _collect(settings, names, config.proposals, quality, counts)
-    text = table(rows)
+    results = _collect(settings, names, config.proposals, quality, counts)
+    text = table(results)
     _out(text)
     table_path = out_dir / f"{analysis}.txt"
     table_path.write_text(text + "\n", encoding="utf-8")
-    plot_path = plot(rows, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
-    best = max(rows, key=lambda r: r.quality)
+    plot_path = plot(results, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
+    best = max(results, key=lambda r: r.quality)
     _out(f"best: {best.tracker} ({best.setting.describe()}, Q {best.quality:.4f})")
     _out(f"analysis: {analysis_path}")
     _out(f"table: {table_path}")
