@@ -6,6 +6,10 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 # The DMAOT reference implementation, used only by the parity tests (its own deps do not build).
 DEAOT_REFERENCE := deaotpy==1.11.0
+# SAM 2.1 refiners (Meta's sam2 code; an sdist whose build imports torch, hence no build isolation).
+# Its CUDA extension is never built (it only fills small mask holes, which our refiner does not ask for),
+# so CPU-only machines and machines with nvcc but no GPU install the same thing (README "SAM 2.1 refiners").
+SAM2 := sam2==1.1.0
 
 .PHONY: install test test-slurm smoke evaluate clean
 
@@ -15,6 +19,7 @@ $(PY):
 
 $(INSTALLED): $(PY) setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e .
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation $(SAM2)
 	touch $@
 
 $(TEST_INSTALLED): $(INSTALLED)

@@ -26,7 +26,7 @@ import torch
 from gpu_check_timing import grid_clip
 from vots_tracker.config import make_config
 from vots_tracker.dmaot import EngineConfig, Propagator, build_model, load_checkpoint
-from vots_tracker.refine.hqsam import HQSamRefiner
+from vots_tracker.refine.refiners import make_refiner
 from vots_tracker.refine.prompts import clip_box, mask_box
 from vots_tracker.server.session import Tracker
 from vots_tracker.weights import registry
@@ -127,14 +127,14 @@ def _compare_proposals(expected, actual) -> Dict:
 
 
 def hqsam_proposals(size_name: str, weights_dir: str, device, size, objects: int) -> Dict:
-    """HQ-SAM embedding + K=4 proposals for every object on the device under test against CPU fp32."""
+    """HQ-SAM (or SAM 2.1) embedding + all proposals for every object on the device under test against CPU fp32."""
     path = registry.resolve_checkpoint(registry.default_sam_checkpoint(size_name), weights_dir)
     frame, masks = grid_clip(1, *size, objects=objects)[0]
     boxes = _boxes(masks, *size)
     with torch.inference_mode():
-        cpu_refiner = HQSamRefiner(size_name, path, torch.device("cpu"))
+        cpu_refiner = make_refiner(size_name, path, torch.device("cpu"))
         expected = cpu_refiner.propose(cpu_refiner.embed(frame), boxes)
-        tested_refiner = HQSamRefiner(size_name, path, device)
+        tested_refiner = make_refiner(size_name, path, device)
         actual = tested_refiner.propose(tested_refiner.embed(frame), boxes)
     result = _compare_proposals(expected, actual)
     return {"status": "passed" if result["pixel_agreement"] >= MIN_AGREEMENT else "failed", "sam": size_name,
@@ -146,7 +146,7 @@ def batched_decode(size_name: str, weights_dir: str, device, size, objects: int)
     path = registry.resolve_checkpoint(registry.default_sam_checkpoint(size_name), weights_dir)
     frame, masks = grid_clip(1, *size, objects=objects)[0]
     boxes = _boxes(masks, *size)
-    refiner = HQSamRefiner(size_name, path, device)
+    refiner = make_refiner(size_name, path, device)
     with torch.inference_mode():
         embedding = refiner.embed(frame)
         refiner.decode_batch = 0  # one call

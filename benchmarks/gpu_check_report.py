@@ -36,7 +36,7 @@ def _timing(results: Dict) -> List[str]:
              r.get("propagate_ms"), r.get("embed_ms"), r.get("decode_ms"), r.get("gate_ms"),
              r.get("peak_memory_mib"), r.get("status", "ok")]
             for key, r in results.items()]
-    return _table(["preset", "DMAOT", "HQ-SAM", "objects", "ms/frame", "fps", "propagate", "embed", "decode", "gate",
+    return _table(["preset", "DMAOT", "refiner", "objects", "ms/frame", "fps", "propagate", "embed", "decode", "gate",
                    "peak MiB", "status"], rows)
 
 

@@ -31,7 +31,8 @@ def test_gpu_check_quick_on_cpu(smoke_weights, tmp_path):
 
     checks = results["correctness"]
     kinds = {key.split("/")[0] for key in checks}
-    assert kinds == {"dmaot_logits", "hqsam_proposals", "batched_decode", "overlapped_embedding", "amp"}
+    assert kinds == {"dmaot_logits", "hqsam_proposals", "sam21_proposals", "batched_decode", "overlapped_embedding",
+                     "amp"}
     for key, check in checks.items():
         expected = "skipped: no CUDA" if key.startswith("amp/") else "passed"
         assert check["status"] == expected, (key, check)
@@ -41,7 +42,9 @@ def test_gpu_check_quick_on_cpu(smoke_weights, tmp_path):
     assert overlap["overlap_active"] and overlap["differing_pixels"] == 0
 
     timing = results["timing"]
-    assert {row["preset"] for row in timing.values()} == {"dmaot", "hqsam_gate", "hqsam_gate_light", "hqsam_gate_rt"}
+    assert {row["preset"] for row in timing.values()} == {"dmaot", "hqsam_gate", "hqsam_gate_light", "hqsam_gate_rt",
+                                                          "sam21_l_gate", "sam21_t_rt"}
+    assert {row["sam"] for row in timing.values() if row["preset"].startswith("sam21")} == {"sam2.1_hiera_t"}
     for key, row in timing.items():
         assert all(row[name] >= 0 for name in STAGE_KEYS), key
         assert row["propagate_ms"] > 0 and row["total_ms"] >= row["propagate_ms"], key

@@ -47,7 +47,7 @@ def test_every_entry_loads_official_format_checkpoints(tmp_path):
         init_random(tmp_path, needed)
         _load_each(configs, by_files, tmp_path)
     finally:  # vit_h alone is 2.5 GB: do not leave it in the temp folder
-        for path in tmp_path.glob("*.pth"):
+        for path in [*tmp_path.glob("*.pth"), *tmp_path.glob("*.pt")]:
             path.unlink()
 
 

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 @dataclass(frozen=True)
 class CheckpointEntry:
     filename: str
-    kind: str  # the model family: 'dmaot' | 'hqsam' | 'sam'
+    kind: str  # the model family: 'dmaot' | 'hqsam' | 'sam' | 'sam2'
     model: str  # architecture name understood by the family's random-weights writer
     urls: Tuple[str, ...]
     size: Optional[int] = None
@@ -22,6 +22,8 @@ class CheckpointEntry:
     description: str = ""
     gdrive_id: Optional[str] = None
     writer: str = ""  # "module:function" writing RANDOM weights of `model` in this file's format
+    # No published hash: the first download's sha256 is recorded next to the file, a later mismatch refused.
+    pin_sha256: bool = False
 
     @property
     def url(self) -> str:

@@ -55,7 +55,7 @@ class TrackerConfig:
 
     # --- refinement (HQ-SAM + IoU gate) ---
     sam: str = "vit_h"
-    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h; or vanilla SAM (segment-anything): sam_vit_b, sam_vit_l, sam_vit_h."""
+    """HQ-SAM size: none (DMAOT only), vit_tiny, vit_b, vit_l, vit_h; or vanilla SAM (segment-anything): sam_vit_b, sam_vit_l, sam_vit_h; or SAM 2.1 (the sam2 package): sam2.1_hiera_t, sam2.1_hiera_s, sam2.1_hiera_b+, sam2.1_hiera_l."""
     sam_checkpoint: Optional[str] = None
     """HQ-SAM checkpoint: a path, or an official file name looked up in --weights-dir."""
     tau: float = 0.59
@@ -63,7 +63,7 @@ class TrackerConfig:
     gate: str = "exact"
     """Gate rule: exact (intersection / union), smoothed (the original runners' sum(m*p + 1e-6) / (union + 1e-6), which inflates small objects' IoU), off (the proposal replaces every present object's mask)."""
     proposals: str = "all"
-    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4 (vanilla SAM: all = its 3 multimask masks, or K in 1..3)."""
+    """Proposals per object: all (3 SAM multimask + HQ), hq, single (the original scripts' one mask), or K in 1..4 (vanilla SAM: all = its 3 multimask masks, or K in 1..3; SAM 2.1: the same, or single = its one mask)."""
     prompt: str = "box"
     """HQ-SAM prompt built from the DMAOT mask: box (SAM's mask box, first to last pixel index, as the original runners), box+mask, box+points, box-edges (one pixel past the mask), box-inclusive (box's former name)."""
     decode_batch: int = 0
@@ -106,9 +106,10 @@ class TrackerConfig:
             raise ConfigError(f"gate must be one of {', '.join(GATES)}, got {self.gate!r}")
         if str(self.proposals) not in PROPOSAL_MODES:
             raise ConfigError(f"proposals must be one of {', '.join(PROPOSAL_MODES)}, got {self.proposals!r}")
-        if sam_specs.is_vanilla(self.sam) and str(self.proposals) not in sam_specs.VANILLA_PROPOSAL_MODES:
-            raise ConfigError(f"proposals {self.proposals!r} need HQ-SAM; with vanilla SAM ({self.sam}) use one of "
-                              f"{', '.join(sam_specs.VANILLA_PROPOSAL_MODES)}")
+        if self.sam != "none" and str(self.proposals) not in sam_specs.proposal_modes(self.sam):
+            family = "SAM 2.1" if sam_specs.is_sam2(self.sam) else "vanilla SAM"
+            raise ConfigError(f"proposals {self.proposals!r} need HQ-SAM; with {family} ({self.sam}) use one of "
+                              f"{', '.join(sam_specs.proposal_modes(self.sam))}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if not 0.0 <= float(self.tau) <= 1.0:

@@ -34,10 +34,10 @@ def test_entries_are_well_formed_and_unique():
     assert len(names) == len(set(names))
     assert set(REGISTRY) == set(names)
     for e in ENTRIES:
-        assert e.kind in ("dmaot", "hqsam", "sam"), e
-        assert e.filename.endswith(".pth") and "/" not in e.filename
+        assert e.kind in ("dmaot", "hqsam", "sam", "sam2"), e
+        assert e.filename.endswith(".pt" if e.kind == "sam2" else ".pth") and "/" not in e.filename
         assert e.urls and all(u.startswith("https://") for u in e.urls), e
-        assert re.fullmatch(r"[a-z0-9_]+", e.model), e
+        assert re.fullmatch(r"sam2\.1_hiera_[tslb+]+" if e.kind == "sam2" else r"[a-z0-9_]+", e.model), e
         if e.sha256 is not None:
             assert re.fullmatch(r"[0-9a-f]{64}", e.sha256), e
         if e.size is not None:
@@ -50,6 +50,10 @@ def test_entries_are_well_formed_and_unique():
             assert re.fullmatch(rf"{e.model}_[0-9a-f]{{6}}\.pth", e.filename), e
             assert e.urls[0] == f"https://dl.fbaipublicfiles.com/segment_anything/{e.filename}"
             assert e.size and e.sha256
+        elif e.kind == "sam2":  # Meta publishes sizes, no hashes: the first download's sha256 is pinned
+            assert e.urls[0] == f"https://dl.fbaipublicfiles.com/segment_anything_2/092824/{e.filename}"
+            assert e.urls[1].startswith("https://huggingface.co/facebook/sam2.1-hiera-") and e.urls[1].endswith(e.filename)
+            assert e.size and e.sha256 is None and e.pin_sha256
         else:
             assert e.gdrive_id and any(e.gdrive_id in u for u in e.urls)
     required = {
@@ -113,7 +117,7 @@ def test_every_model_spec_carries_a_registry_file():
         assert spec.checkpoint.model == spec.plain_name or spec.checkpoint is registry.REGISTRY[registry.VOTS_DMAOT_FILE]
     for size, entry in DEFAULT_CHECKPOINTS.items():
         assert REGISTRY[entry.filename] is entry and entry.model == size
-    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam", "sam"}
+    assert {e.kind for e in ENTRIES} == {"dmaot", "hqsam", "sam", "sam2"}
     assert all(e.writer for e in ENTRIES)
 
 

@@ -37,6 +37,7 @@ import torch
 from ..runtime.accel import upload
 from ..errors import UserError, first_line
 from ..media.staging import staged_file
+from .held import describe
 from .prompts import interior_point, mask_logits
 from .sam_specs import SIZES, TOKEN_ORDER, VANILLA_PROPOSAL_MODES, VANILLA_TOKEN_ORDER, architecture, is_vanilla
 
@@ -83,7 +84,8 @@ def load_sam(size: str, path: Union[str, os.PathLike], device: torch.device):
     except Exception as error:
         raise HQSamCheckpointError(f"cannot read {_family(size)} checkpoint {path}: {first_line(error)}") from error
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} is not a plain state dict of tensors")
+        raise HQSamCheckpointError(f"{_family(size)} checkpoint {path} holds {describe(state)}, "
+                                   f"not a plain state dict of tensors for --sam {size}")
     model = build_sam(size)
     expected = set(model.state_dict())
     missing = sorted(expected - set(state))
@@ -149,6 +151,7 @@ class Proposals:
     masks: np.ndarray  # (N, K, H, W) bool at frame size
     scores: np.ndarray  # (N, K) predicted IoU
     names: Tuple[str, ...]  # (K,)
+    present: Optional[np.ndarray] = None  # (N,) the model's own object-present decision (SAM 2.1); None: none
 
 
 class HQSamRefiner:
@@ -173,6 +176,10 @@ class HQSamRefiner:
         # (benchmarks/refine_speed.py), so auto means one call on CUDA, one object per call on CPU.
         self.decode_batch = decode_batch or (0 if self.device.type == "cuda" else 1)
         self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
+
+    def tokens_for(self, mode: Union[str, int]) -> Tuple[str, ...]:
+        """The proposals a --proposals mode yields with this refiner (:func:`proposal_tokens`)."""
+        return proposal_tokens(mode, self.vanilla)
 
     def _autocast(self):
         if self.amp and self.device.type == "cuda":
@@ -224,7 +231,8 @@ class HQSamRefiner:
         parts = [self._decode(emb, boxes[s:s + step], None if coarse is None else coarse[s:s + step], prompt, name_sets)
                  for s in range(0, count, step)]
         return [Proposals(np.concatenate([p[n].masks for p in parts]), np.concatenate([p[n].scores for p in parts]),
-                          names) for n, names in enumerate(name_sets)]
+                          names, None if parts[0][n].present is None else np.concatenate([p[n].present for p in parts]))
+                for n, names in enumerate(name_sets)]
 
     def _decode(self, emb: FrameEmbedding, boxes: np.ndarray, coarse: Optional[np.ndarray], prompt: str,
                 name_sets: Sequence[Tuple[str, ...]]) -> List[Proposals]:

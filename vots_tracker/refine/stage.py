@@ -131,6 +131,8 @@ class RefinementSession:
         # for each; an object re-detected here counts for the ones after it.
         claimed = np.logical_or.reduce(list(final.values()))
         for n, object_id in enumerate(lost_ids):
+            if proposals.present is not None and not proposals.present[n]:
+                continue  # SAM 2.1's own object score says nothing is in the predicted box
             index = self.redetector.accept(object_id, proposals.masks[n], proposals.scores[n], claimed)
             if index is not None:
                 final[object_id] = proposals.masks[n, index]

@@ -124,12 +124,12 @@ class Tracker:
 
         refiner = None
         if options.refiner is not None:
-            from ..refine.hqsam import HQSamRefiner
+            from ..refine.refiners import make_refiner
 
             sam_path = registry.resolve_checkpoint(sam_checkpoint(config), config.weights_dir)
             started = time.perf_counter()
-            refiner = HQSamRefiner(checkpoint=sam_path, device=device, **options.refiner)
-            logger.info("HQ-SAM %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
+            refiner = make_refiner(checkpoint=sam_path, device=device, **options.refiner)
+            logger.info("refiner %s loaded from %s in %.1f s", config.sam, sam_path, time.perf_counter() - started)
         elif config.sam != "none":
             logger.info("refinement off: --tau %s >= 1 accepts no HQ-SAM mask and --redetect is off, "
                      "so HQ-SAM %s is not loaded", config.tau, config.sam)

@@ -10,7 +10,7 @@ from typing import List, Optional
 
 from ..config import TrackerConfig
 from ..errors import UserError
-from . import registry
+from . import pins, registry
 from .random_init import init_random
 from .registry import (
     ENTRIES,
@@ -77,9 +77,19 @@ def _status(entry: CheckpointEntry, folder: Path) -> str:
     if entry.size is not None and size != entry.size:
         return "WRONG SIZE"
     sha = registry.cached_sha256(path)
-    if entry.sha256 is not None and sha is not None:
-        return "verified" if sha == entry.sha256 else "WRONG SHA256"
+    expected = entry.sha256 or (pins.read_pin(path) if entry.pin_sha256 else None)
+    if expected is not None and sha is not None:
+        return "verified" if sha == expected else "WRONG SHA256"
     return "present"
+
+
+def _sha_column(entry: CheckpointEntry, folder: Path) -> str:
+    """published; or, for files without a published hash, whether the first download's sha256 is pinned."""
+    if entry.sha256:
+        return "known"
+    if entry.pin_sha256:
+        return "pinned at first download" if pins.read_pin(folder / entry.filename) else "unpublished; pinned at first download"
+    return "unknown"
 
 
 # --------------------------------------------------------------------------- list
@@ -89,7 +99,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     folder = _folder(args)
     rows = [("file", "kind", "model", "size", "sha256", "status", "url")]
     for e in ENTRIES:
-        rows.append((e.filename, e.kind, e.model, _human(e.size), "known" if e.sha256 else "unknown",
+        rows.append((e.filename, e.kind, e.model, _human(e.size), _sha_column(e, folder),
                      _status(e, folder), e.page))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     print(f"weights folder: {folder}")
@@ -163,6 +173,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             note = "random weights from init-random (registry checks skipped)"
         elif entry.sha256 is not None:
             label, note = "OK      ", "size and sha256 match the registry"
+        elif entry.pin_sha256:
+            label, note = "OK      ", "size matches; sha256 matches the first download's (no published hash)"
         elif entry.size is not None:
             label, note = "OK      ", "size matches; no published sha256"
         else:

@@ -24,6 +24,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .. import __version__
 from ..errors import UserError
+from . import pins
 from .registry import (
     PART_SUFFIX,
     REGISTRY,
@@ -288,6 +289,8 @@ def download(entry: CheckpointEntry, weights_dir: Path, *, urls: Optional[Sequen
     size, sha = _verify_part(entry, part, final)
     os.replace(part, final)
     record_sha256(final, sha)
+    if entry.pin_sha256 and pins.read_pin(final) is None:
+        pins.write_pin(final, sha, "download")
     forget_random(final)
     logger.info("downloaded %s (%d bytes, sha256 %s)", final, size, sha)
     return final
@@ -330,6 +333,10 @@ def _verify_part(entry: CheckpointEntry, part: Path, final: Path) -> Tuple[int, 
             f"run the download again"
         )
     sha = sha256_file(part)
+    problem = pins.mismatch(final, sha) if entry.pin_sha256 else None
+    if problem:
+        part.unlink()
+        raise CheckpointVerificationError(f"downloaded {problem}; the download was removed")
     if entry.sha256 is not None and sha != entry.sha256:
         part.unlink()
         raise CheckpointVerificationError(

@@ -28,6 +28,7 @@ from ..dmaot import specs as dmaot_specs
 from ..errors import UserError
 from ..media.staging import write_text_atomic
 from ..refine import sam_specs
+from . import pins
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +270,8 @@ def verify_file(path: Union[str, Path], entry: CheckpointEntry, *, hash_check: b
         raise CheckpointVerificationError(
             f"checkpoint {path} has {size} bytes, expected {entry.size} (incomplete or corrupt download): {fix}"
         )
+    if entry.pin_sha256 and entry.sha256 is None:
+        return _check_pin(path, entry, use_cache, fix)
     if not hash_check or entry.sha256 is None:
         return cached_sha256(path)
     sha = file_sha256(path, use_cache=use_cache)
@@ -276,6 +279,18 @@ def verify_file(path: Union[str, Path], entry: CheckpointEntry, *, hash_check: b
         raise CheckpointVerificationError(
             f"checkpoint {path} has sha256 {sha}, expected {entry.sha256} (corrupt or a different file): {fix}"
         )
+    return sha
+
+
+def _check_pin(path: Path, entry: CheckpointEntry, use_cache: bool, fix: str) -> str:
+    """No published hash: the first copy's sha256 is pinned (``weights.pins``), later ones must match it."""
+    sha = file_sha256(path, use_cache=use_cache)
+    problem = pins.mismatch(path, sha)
+    if problem:
+        raise CheckpointVerificationError(f"checkpoint {path}: {problem} (or {fix})")
+    if pins.read_pin(path) is None:
+        pins.write_pin(path, sha, "first verification of a file placed by hand")
+        logger.info("pinned sha256 %s of %s (no published hash; later copies must match)", sha, path.name)
     return sha
 
 

@@ -36,13 +36,11 @@ class SweepSession(TrackingSession):
     """One sequence, tracked once; :meth:`step` returns the masks of every setting, in order."""
 
     def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
-        from ...refine.hqsam import proposal_tokens
-
         super().__init__(tracker)
         if self.refinement is None or self.config.cycle or self.config.redetect:
             raise ValueError("a sweep needs refinement without the cycle prior and re-detection")
         self.settings = list(settings)
-        tokens = [proposal_tokens(s.proposals or self.config.proposals, tracker.refiner.vanilla) for s in self.settings]
+        tokens = [tracker.refiner.tokens_for(s.proposals or self.config.proposals) for s in self.settings]
         self.name_sets = list(dict.fromkeys(tokens))
         self._set_of = [self.name_sets.index(t) for t in tokens]
         self.decisions = np.zeros(len(self.settings), dtype=np.int64)  # objects gated, summed over frames
