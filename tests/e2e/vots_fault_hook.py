@@ -13,8 +13,9 @@ It wraps the official ``trax.Server.wait`` and acts on environment variables (tr
   sees to ``DIR/<sequence>.txt``;
 * ``VOTS_TEST_HOLD=DIR``: on INITIALIZE, unless ``DIR/release`` exists, write
   ``DIR/<sequence>-<pid>.held`` and wait for ``DIR/release`` (at most 60 s);
-* ``VOTS_TEST_HOG=SEQUENCE:MIB:MARKER``: on INITIALIZE of SEQUENCE, if MARKER does not exist,
-  create it, hold MIB MiB of touched memory and wait (at most 30 s) to be killed;
+* ``VOTS_TEST_HOG=SEQUENCE:MIB:MARKER``: on INITIALIZE of SEQUENCE, if MARKER does not exist, take
+  memory until the node's use (as Ray's memory monitor reckons it) passes ``RAY_memory_usage_threshold``
+  (at most MIB MiB), write MARKER (``pid MiB over|short``) and wait (at most 30 s) to be killed;
 * ``VOTS_TEST_TIMES=FILE``: append ``<sequence> start|end <time> <pid>`` lines (INITIALIZE, QUIT).
 
 A tracker that waits exits as soon as its parent (the Ray worker running the toolkit) is gone,
@@ -96,16 +97,25 @@ def _hold(sequence: str) -> None:
 
 
 def _hog(sequence: str) -> None:
+    """Take memory, 128 MiB at a time, until Ray's view of the node passes its kill threshold (at most MIB)."""
     spec = os.environ.get("VOTS_TEST_HOG")
     if not spec:
         return
     target, mib, marker = spec.split(":", 2)
-    if target == sequence and not os.path.exists(marker):
-        Path(marker).write_text(f"{os.getpid()}\n")
-        block = bytearray(int(mib) * 1024 * 1024)
+    if target != sequence or os.path.exists(marker):
+        return
+    from ray._common.utils import get_system_memory
+    from ray._private.utils import get_used_memory
+
+    goal = float(os.environ["RAY_memory_usage_threshold"]) * get_system_memory() + 256 * 1024 * 1024
+    blocks = []
+    while get_used_memory() < goal and len(blocks) * 128 < int(mib):
+        block = bytearray(128 * 1024 * 1024)
         block[::4096] = b"\x01" * len(block[::4096])  # touch every page: resident, not just reserved
-        _wait_orphaned(lambda: False, 30)
-        del block
+        blocks.append(block)
+    Path(marker).write_text(f"{os.getpid()} {len(blocks) * 128} {'over' if get_used_memory() >= goal else 'short'}\n")
+    _wait_orphaned(lambda: False, 30)
+    del blocks
 
 
 def die_once(payload):

@@ -325,6 +325,8 @@ class _Run:
             ref = self.remote.options(**options).remote(self.function, task.payload, self.resources.cpus_per_task,
                                                         self.env)
             self.pending[ref] = task
+            logger.debug("submitted %s (attempt %d) with %d other task(s) running", task.key, self.attempts[task.key],
+                         len(self.pending) - 1)
 
     def loop(self, progress: "Progress") -> None:
         self.submit_ready()
@@ -345,7 +347,8 @@ class _Run:
             self.summary.memory_kills += 1
             delay = self.throttle.killed(task.key, running)
             with progress.bar.external_write_mode():
-                logger.warning("%s", oom_report(task.key, outcome.error, delay, self.throttle.limit))
+                logger.warning("%s", oom_report(task.key, outcome.result.get("detail", outcome.error), delay,
+                                                self.throttle.limit))
             if delay is not None:
                 self.attempts[task.key] -= 1  # a memory kill does not use up --retries
                 self.summary.retries += 1
@@ -371,8 +374,10 @@ def _collect(ray, ref, task: Task, attempt: int) -> Outcome:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         return Outcome(task.key, False, task.frames, attempts=attempt, error=f"{type(cause).__name__}: {cause}")
     except ray.exceptions.RayError as exc:  # the worker process or its node died
-        error = f"worker died ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
-        return Outcome(task.key, False, task.frames, attempts=attempt, error=error, result={"worker_died": True})
+        text = str(exc).strip()
+        error = f"worker died ({type(exc).__name__}: {text.splitlines()[0] if text else ''})"
+        return Outcome(task.key, False, task.frames, attempts=attempt, error=error,
+                       result={"worker_died": True, "detail": f"{type(exc).__name__}: {text}"})
     ok = result.get("ok", True)
     return Outcome(
         task.key, bool(ok), frames=task.frames, seconds=float(result.get("seconds", 0.0)),
