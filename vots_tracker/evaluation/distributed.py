@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from ..errors import UserError
-from .memory_pressure import MemoryPolicy, Throttle, is_oom, oom_report
+from .memory_pressure import MemoryPolicy, Throttle, is_oom, killed_node, node_memory, oom_report
 from .progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -315,6 +315,14 @@ class _Run:
                            "declaring %.1f GiB", max(t.memory for t in ordered) / 2 ** 30, self.most_memory / 2 ** 30,
                            self.most_memory / 2 ** 30)
 
+    def capacity(self) -> int:
+        """How many tasks the alive nodes can run at once now (nodes come and go)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        try:
+            return _resolve_resources(nodes, self.resources.cpus_per_task, self.resources.gpus_per_task).concurrency
+        except UserError:  # no node fits a task any more (all lost): Ray reports that on its own
+            return 1
+
     def submit_ready(self) -> None:
         while self.queue and self.throttle.may_start(len(self.pending)):
             task = self.queue.pop(0)
@@ -345,10 +353,11 @@ class _Run:
         """Keep the outcome, or queue the task again (a memory kill: after the back-off, see :class:`Throttle`)."""
         if not outcome.ok and is_oom(outcome.error):
             self.summary.memory_kills += 1
-            delay = self.throttle.killed(task.key, running)
+            detail = outcome.result.get("detail", outcome.error)
+            seen = node_memory(killed_node(detail)) if killed_node(detail) else None
+            delay = self.throttle.killed(task.key, min(running, self.capacity()))  # the back-off starts now
             with progress.bar.external_write_mode():
-                logger.warning("%s", oom_report(task.key, outcome.result.get("detail", outcome.error), delay,
-                                                self.throttle.limit))
+                logger.warning("%s", oom_report(task.key, detail, delay, self.throttle.limit, seen))
             if delay is not None:
                 self.attempts[task.key] -= 1  # a memory kill does not use up --retries
                 self.summary.retries += 1

@@ -12,7 +12,7 @@ seconds, so such a failure is handled apart from the others (:class:`Throttle`):
   use up the ordinary ``--retries``.
 
 :func:`oom_report` turns Ray's message into one line: the node, its memory used / total,
-which of the largest processes are ours, and what to do.
+how much of it our processes hold (a probe on that node, :func:`node_memory`), and what to do.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 #: Seconds before the first retry of a task killed for memory; doubles per kill of that task.
 DEFAULT_OOM_BACKOFF = 60.0
@@ -30,9 +30,6 @@ DEFAULT_OOM_BACKOFF_MAX = 600.0
 DEFAULT_OOM_RETRIES = 5
 
 _NODE = re.compile(r"Memory on the node \(IP: ([^,]+), ID: (\w+)\) .*?was ([\d.]+)GB used / ([\d.]+)GB limit")
-_TOP = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+(.+?)\s*$", re.M)
-#: Process names that belong to this runner: Ray's task workers and the tracker servers they start.
-_OURS = ("ray::", "vots_tracker", "vots-tracker", "traxpython")
 
 
 @dataclass(frozen=True)
@@ -81,15 +78,61 @@ class Throttle:
         return delay
 
 
-def oom_report(key: str, error: str, delay: Optional[float], limit: Optional[int]) -> str:
-    """One line: what happened to ``key``, the node's memory, whose processes used it, what follows, what to do."""
+def node_memory(node_id: str, timeout: float = 15.0) -> Optional[Dict[str, object]]:
+    """What uses the memory of Ray node ``node_id`` now (a tiny probe task pinned there); None if it cannot tell."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        probe = ray.remote(num_cpus=0, max_retries=0)(_memory_here).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False))
+        return ray.get(probe.remote(), timeout=timeout)
+    except Exception:  # the node is gone, or the probe was killed too: Ray's own figures remain
+        return None
+
+
+def _memory_here() -> Dict[str, object]:
+    """On the node: used and total memory, and the resident memory of our processes.
+
+    Ours: Ray's worker processes (``ray::...``: they run the tasks) and every process they
+    started (the trackers).
+    """
+    import psutil
+
+    try:  # the figures Ray's memory monitor goes by (a container's cgroup where there is one)
+        from ray._common.utils import get_system_memory
+        from ray._private.utils import get_used_memory
+
+        used, total = get_used_memory(), get_system_memory()
+    except (ImportError, OSError):
+        memory = psutil.virtual_memory()
+        used, total = memory.total - memory.available, memory.total
+    ours = {}
+    for process in psutil.process_iter(["pid", "name", "cmdline"]):
+        try:
+            if (process.info["cmdline"] or [""])[0].startswith("ray::"):
+                for member in [process] + process.children(recursive=True):
+                    ours[member.pid] = member.memory_info().rss
+        except psutil.Error:
+            continue
+    return {"used": used, "total": total, "ours": len(ours),
+            "ours_bytes": sum(ours.values())}
+
+
+def oom_report(key: str, error: str, delay: Optional[float], limit: Optional[int],
+               seen: Optional[Dict[str, object]] = None) -> str:
+    """One line: what happened to ``key``, the node's memory, how much is ours, what follows, what to do.
+
+    ``error`` is Ray's message (it names the node and its memory at the kill); ``seen`` what
+    :func:`node_memory` found on that node right after.
+    """
     node = _NODE.search(error)
     where = f"node {node.group(1)} ({node.group(2)[:8]})" if node else "its node"
-    usage = f" ({node.group(3)} of {node.group(4)} GB used)" if node else ""
-    ours, others = _top_users(error)
+    usage = f" ({node.group(3)} of {node.group(4)} GiB used)" if node else ""  # Ray's "GB" are GiB
     users = ""
-    if ours or others:
-        users = f"; largest processes: ours {', '.join(ours) or 'none'}; others {', '.join(others) or 'none'}"
+    if seen:
+        users = (f"; just after, {_gb(seen['used'])} of {_gb(seen['total'])} GiB used there, of which "
+                 f"{_gb(seen['ours_bytes'])} GiB by our {seen['ours']} process(es) (Ray workers and their trackers)")
     if delay is None:
         then = "no retries left"
     else:
@@ -99,15 +142,11 @@ def oom_report(key: str, error: str, delay: Optional[float], limit: Optional[int
             f"(a cluster), or free memory on that node")
 
 
-def _top_users(error: str) -> "tuple[List[str], List[str]]":
-    """Ray's 'Top 10 memory users' table split into ours and others, as 'command (pid P, G GB)'."""
-    ours: List[str] = []
-    others: List[str] = []
-    if "memory users" not in error:
-        return ours, others
-    table = error.split("memory users", 1)[1]
-    for pid, gigabytes, command in _TOP.findall(table)[:6]:
-        name = command.split()[0] if command.split() else command
-        entry = f"{name[:40]} (pid {pid}, {gigabytes} GB)"
-        (ours if any(mark in command for mark in _OURS) else others).append(entry)
-    return ours, others
+def killed_node(error: str) -> Optional[str]:
+    """The node id in Ray's memory-kill message."""
+    node = _NODE.search(error)
+    return node.group(2) if node else None
+
+
+def _gb(value) -> str:
+    return f"{float(value) / 2 ** 30:.2f}"
