@@ -217,3 +217,102 @@ def test_node_added_mid_run_takes_tasks(ws, cluster, static_sequential, tmp_path
     assert (complete, summary.failed) == (0, [])
     assert added.node_id in {o.result["node"] for o in summary.outcomes}
     assert bins(ws, tracker) == static_sequential
+
+
+# --------------------------------------------------------------------------------------
+# bad input: one line naming the value, before any task runs, results/ untouched
+# --------------------------------------------------------------------------------------
+
+
+def snapshot(ws: Path):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (ws / "results").rglob("*") if p.is_file()}
+
+
+def cli(argv, capsys):
+    from vots_tracker.cli import main
+
+    rc = main(argv)
+    captured = capsys.readouterr()
+    return rc, captured.err.strip().splitlines()
+
+
+def test_unanswering_address_is_one_line_within_the_time_limit(ws, capsys):
+    with __import__("socket").socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{probe.getsockname()[1]}"
+    before = snapshot(ws)
+    start = time.monotonic()
+    rc, err = cli(["evaluate", "--workspace", str(ws), "--tracker", "static", "--quiet", "--ray-address", dead], capsys)
+    assert time.monotonic() - start < 60  # ray.init alone would wait for ever
+    assert rc != 0
+    errors = [line for line in err if line.startswith("vots-tracker: error:")]
+    assert len(errors) == 1 and f"the Ray cluster at '{dead}' does not answer" in errors[0], err
+    assert snapshot(ws) == before
+
+
+def test_gpus_per_task_above_every_node(ws, cluster, capsys):
+    before = snapshot(ws)
+    rc, err = cli(["evaluate", "--workspace", str(ws), "--tracker", "static", "--quiet", "--ray-address",
+                   cluster.address, "--gpus-per-task", "1"], capsys)
+    assert rc != 0
+    errors = [line for line in err if line.startswith("vots-tracker: error:")]
+    assert errors == ["vots-tracker: error: --gpus-per-task 1 but no Ray node has more than 0 GPU(s)"], err
+    assert snapshot(ws) == before
+
+
+def test_every_node_is_named_when_it_lacks_the_workspace(cluster, tmp_path):
+    import ray
+    from vots_tracker.errors import UserError
+
+    with distributed.ray_session(address=cluster.address):
+        nodes = [n["NodeID"][:8] for n in ray.nodes() if n["Alive"]]
+        with pytest.raises(UserError) as error:
+            distributed.check_nodes([tmp_path / "absent"])
+    message = str(error.value)
+    assert len(nodes) == 1 + len(cluster.worker_nodes)
+    assert all(f"node {node})" in message for node in nodes), message  # each node by its id: same host here
+    assert f"does not see {tmp_path / 'absent'}" in message and "same path" in message
+
+
+_TOKEN_CLUSTER = """
+import sys
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+cluster.add_node(num_cpus=1, object_store_memory=80 * 1024 * 1024)
+print(cluster.address, flush=True)
+sys.stdin.read()  # until the test closes it
+cluster.shutdown()
+"""
+
+
+def test_driver_without_the_clusters_token_gets_one_line(ws, ray_tmpdir, tmp_path):
+    """A cluster with token authentication (its own token); drivers without it, then with it."""
+    import secrets
+    import subprocess
+
+    token = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    head = subprocess.Popen([sys.executable, "-c", _TOKEN_CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token))
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the token cluster did not start"
+        before = snapshot(ws)
+        argv = [sys.executable, "-m", "vots_tracker", "evaluate", "--workspace", str(ws), "--tracker", "static",
+                "--quiet", "--ray-address", address]
+        refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("vots-tracker: error:")]
+        assert len(errors) == 1, refused.stderr[-2000:]
+        assert f"the Ray cluster at '{address}' refused this driver's authentication token" in errors[0], errors
+        assert "this driver has no token" in errors[0] and "RAY_AUTH_MODE=token" in errors[0], errors
+        assert "Traceback" not in refused.stderr
+        assert snapshot(ws) == before
+        join = "import ray, sys; ray.init(address=sys.argv[1]); print(ray.cluster_resources()['CPU'])"
+        with_token = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
+        joined = subprocess.run([sys.executable, "-c", join, address], env=with_token, capture_output=True, text=True, timeout=120)
+        assert joined.stdout.strip() == "1.0", joined.stderr[-2000:]  # with the token, the same driver joins
+    finally:
+        head.stdin.close()
+        head.wait(60)

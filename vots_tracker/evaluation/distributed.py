@@ -150,10 +150,7 @@ def ray_session(
     if ray.is_initialized():
         logger.info("using the Ray instance already running in this process")
     elif address:
-        try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UserError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+        join_cluster(ray, address)
         started = True
     else:
         gpus = local_gpu_count()
@@ -177,6 +174,21 @@ def ray_session(
     finally:
         if started:
             ray.shutdown()
+
+
+#: Seconds a cluster's head gets to answer before the runner gives up (ray.init itself waits for ever).
+JOIN_TIMEOUT = 15.0
+
+
+def join_cluster(ray, address: str, timeout: float = JOIN_TIMEOUT) -> None:
+    """``ray.init(address)``, or a one-line UserError naming the address: unknown, silent, or refusing our token."""
+    from .ray_join import check_answers, explain_join_error
+
+    check_answers(address, timeout)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, AuthenticationError...
+        raise UserError(explain_join_error(address, exc)) from exc
 
 
 def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float], gpus: Optional[float]) -> Resources:
@@ -218,7 +230,7 @@ def check_nodes(paths: Sequence[os.PathLike]) -> None:
     ]
     problems = []
     for node, ref in zip(nodes, refs):
-        where = node.get("NodeManagerAddress", node["NodeID"][:8])
+        where = f"{node.get('NodeManagerAddress', '?')}, node {node['NodeID'][:8]}"  # hosts may share an address
         try:
             seen = ray.get(ref, timeout=300)
         except Exception as exc:  # e.g. vots_tracker not importable there
