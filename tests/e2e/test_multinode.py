@@ -311,8 +311,22 @@ def test_driver_without_the_clusters_token_gets_one_line(ws, ray_tmpdir, tmp_pat
         assert snapshot(ws) == before
         join = "import ray, sys; ray.init(address=sys.argv[1]); print(ray.cluster_resources()['CPU'])"
         with_token = dict(env, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
-        joined = subprocess.run([sys.executable, "-c", join, address], env=with_token, capture_output=True, text=True, timeout=120)
+        joined = subprocess.run([sys.executable, "-c", join, address], env=with_token, capture_output=True,
+                                text=True, timeout=120)
         assert joined.stdout.strip() == "1.0", joined.stderr[-2000:]  # with the token, the same driver joins
     finally:
         head.stdin.close()
         head.wait(60)
+
+
+def test_ascii_route_is_made_on_a_node_that_lacks_it(ws, tmp_path, monkeypatch):
+    """A non-ASCII workspace: the driver's ASCII symlink exists on its own node only; a task makes it where absent."""
+    copy = tmp_path / "jos\u00e9" / "ws"
+    shutil.copytree(ws, copy, ignore=shutil.ignore_patterns("results", "cache", ".vots-*"))
+    route = tmp_path / "elsewhere" / "workspace"  # the driver's link, as another node lacks it
+    monkeypatch.chdir(tmp_path)  # run_sequence enters the workspace, as `vot evaluate` does
+    task = evaluate_tasks.SequenceTask(str(route), "static", "baseline", "synthetic-01", origin=str(copy))
+    outcome = evaluate_tasks.run_sequence(task)
+    assert outcome["ok"], outcome
+    assert route.is_symlink() and route.resolve() == copy.resolve()
+    assert sorted(p.name for p in (copy / "results" / "static" / "baseline" / "synthetic-01").glob("*.bin"))

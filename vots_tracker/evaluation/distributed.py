@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 from ..errors import UserError
 from .memory_pressure import MemoryPolicy, Throttle, is_oom, killed_node, node_memory, oom_report
 from .progress import Progress
+from .ray_join import check_nodes  # noqa: F401  (part of this module's interface)
 
 logger = logging.getLogger(__name__)
 
@@ -205,45 +206,6 @@ def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float],
         raise UserError(f"--cpus-per-task {cpus:g} but no Ray node has more than {most_cpus:g} CPU(s)")
     concurrency = sum(min(int(c // cpus), int(g // gpus)) if gpus else int(c // cpus) for c, g in nodes)
     return Resources(float(cpus), float(gpus), max(1, concurrency))
-
-
-# --------------------------------------------------------------------------------------
-# node check
-# --------------------------------------------------------------------------------------
-
-
-def _node_sees(paths: Sequence[str]) -> Dict[str, Any]:
-    return {"host": socket.gethostname(), "missing": [p for p in paths if not os.path.exists(p)]}
-
-
-def check_nodes(paths: Sequence[os.PathLike]) -> None:
-    """Every alive Ray node must see ``paths`` (shared filesystem); a UserError names the nodes that do not."""
-    ray = _import_ray()
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    paths = [str(p) for p in paths]
-    probe = ray.remote(num_cpus=0, max_retries=0)(_node_sees)
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    refs = [
-        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths)
-        for n in nodes
-    ]
-    problems = []
-    for node, ref in zip(nodes, refs):
-        where = f"{node.get('NodeManagerAddress', '?')}, node {node['NodeID'][:8]}"  # hosts may share an address
-        try:
-            seen = ray.get(ref, timeout=300)
-        except Exception as exc:  # e.g. vots_tracker not importable there
-            problems.append(f"node {where}: cannot run the check ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-            continue
-        if seen["missing"]:
-            problems.append(f"node {seen['host']} ({where}) does not see {', '.join(seen['missing'])}")
-    if problems:
-        raise UserError(
-            "; ".join(problems) + ": the workspace and the checkpoints must be on a filesystem every Ray node "
-            "mounts at the same path"
-        )
-    logger.info("all %d Ray node(s) see the workspace and the checkpoints", len(nodes))
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Joining an existing Ray cluster (``--ray-address``): bounded, and with one line when it fails.
+"""Joining an existing Ray cluster (``--ray-address``) and checking its nodes, with one line when it fails.
+
+:func:`check_nodes`: every node must see the workspace and the checkpoints (a shared filesystem).
 
 ``ray.init(address=HOST:PORT)`` waits without end for a head that does not answer, so the
 head's port is tried first with a time limit. Ray 2.60 turns token authentication on by
@@ -11,10 +13,14 @@ buried in a chained traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from typing import Any, Dict, Sequence
 
 from ..errors import UserError
+
+logger = logging.getLogger("vots_tracker.evaluation.distributed")
 
 TOKEN_HELP = ("run the driver with RAY_AUTH_MODE=token and the token the cluster was started with: "
               "RAY_AUTH_TOKEN=<token>, or RAY_AUTH_TOKEN_PATH=<file holding it> (Ray's default file: "
@@ -88,3 +94,37 @@ def _refused_token(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _node_sees(paths: Sequence[str]) -> Dict[str, Any]:
+    return {"host": socket.gethostname(), "missing": [p for p in paths if not os.path.exists(p)]}
+
+
+def check_nodes(paths: Sequence[os.PathLike]) -> None:
+    """Every alive Ray node must see ``paths`` (shared filesystem); a UserError names the nodes that do not."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    paths = [str(p) for p in paths]
+    probe = ray.remote(num_cpus=0, max_retries=0)(_node_sees)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    refs = [
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths)
+        for n in nodes
+    ]
+    problems = []
+    for node, ref in zip(nodes, refs):
+        where = f"{node.get('NodeManagerAddress', '?')}, node {node['NodeID'][:8]}"  # hosts may share an address
+        try:
+            seen = ray.get(ref, timeout=300)
+        except Exception as exc:  # e.g. vots_tracker not importable there
+            problems.append(f"node {where}: cannot run the check ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+            continue
+        if seen["missing"]:
+            problems.append(f"node {seen['host']} ({where}) does not see {', '.join(seen['missing'])}")
+    if problems:
+        raise UserError(
+            "; ".join(problems) + ": the workspace and the checkpoints must be on a filesystem every Ray node "
+            "mounts at the same path"
+        )
+    logger.info("all %d Ray node(s) see the workspace and the checkpoints", len(nodes))

@@ -26,7 +26,13 @@ MIB = 1024 * 1024
 #: Declared = measured peak RSS x MARGIN.
 MARGIN = 1.25
 #: Peak RSS in MiB of one tracker process by (DMAOT model, SAM model); CPU, random-init, 854x480, 3 objects.
-PEAK_RSS_MIB: Dict[Tuple[str, str], int] = {}
+PEAK_RSS_MIB: Dict[Tuple[str, str], int] = {
+    ("deaott", "none"): 813,  # dmaot_smoke
+    ("deaott", "vit_tiny"): 1524,  # hqsam_gate_smoke
+    ("swinb_dm_deaotl", "none"): 1587,  # dmaot
+    ("swinb_dm_deaotl", "vit_tiny"): 2079,  # hqsam_gate_light
+    ("r50_dm_deaotl", "vit_tiny"): 1844,  # hqsam_gate_rt
+}
 
 
 def preset_memory(model: str, sam: str) -> int:
