@@ -7,7 +7,7 @@ TEST_INSTALLED := $(VENV)/.test-installed
 # The DMAOT reference implementation, used only by the parity tests (its own deps do not build).
 DEAOT_REFERENCE := deaotpy==1.11.0
 
-.PHONY: install test smoke evaluate clean
+.PHONY: install test test-slurm smoke evaluate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ install: $(INSTALLED)
 ## make test: the whole test suite (what .ci/run calls)
 test: $(TEST_INSTALLED)
 	$(PY) -m pytest
+
+## make test-slurm: examples/slurm/evaluate.sbatch through real sbatch jobs (tests/slurm). Where no SLURM node
+## answers, it first starts a one-node SLURM on this machine with examples/slurm/local-cluster.sh (root; apt-get).
+test-slurm: $(TEST_INSTALLED)
+	examples/slurm/local-cluster.sh status || examples/slurm/local-cluster.sh start
+	VOTS_TEST_SLURM=1 $(PY) -m pytest tests/slurm
 
 ## make smoke: the full toolkit cycle offline on random-init weights and synthetic sequences
 smoke: $(INSTALLED)

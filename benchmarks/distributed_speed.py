@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker.evaluation import results, toolkit  # noqa: E402
+from vots_tracker.evaluation import outputs, toolkit  # noqa: E402
 from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation.entries import workspace_entries
 from vots_tracker.evaluation import tasks as evaluate_tasks
@@ -77,7 +77,7 @@ def evaluate_once(ws: Path, tracker: str, workers: int, cpus: int) -> float:
     summary = distributed.run_tasks(tasks, evaluate_tasks.run_sequence, resources, retries=0,
                                     env=evaluate_tasks.worker_env(ws), description=f"{workers} worker(s)")
     wall = time.perf_counter() - start
-    if summary.failed or results.check_results(ws, tracker):
+    if summary.failed or outputs.check_results(ws, tracker):
         raise SystemExit(f"evaluation failed: {summary.lines()}")
     return wall
 
@@ -99,7 +99,7 @@ def evaluate_on_cluster(ws: Path, tracker: str, cluster, lose_after: float = 0.0
     wall = time.perf_counter() - start
     if timer:
         timer.join()
-    if summary.failed or results.check_results(ws, tracker):
+    if summary.failed or outputs.check_results(ws, tracker):
         raise SystemExit(f"evaluation failed: {summary.lines()}")
     if lose_after and not summary.worker_deaths:
         print(f"note: the node was removed after the run's tasks had finished ({summary.lines()[0]})")

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker.evaluation import results, toolkit  # noqa: E402
+from vots_tracker.evaluation import outputs, toolkit  # noqa: E402
 from vots_tracker.workspace import folder as wsmod  # noqa: E402
 from vots_tracker.evaluation.sweep.cli import base_config  # noqa: E402
 from vots_tracker.evaluation.sweep.report import analyse  # noqa: E402
@@ -39,7 +39,7 @@ def evaluate(ws: Path, trackers, log_name: str) -> float:
     started = time.monotonic()
     toolkit.run_vot(["evaluate", "--workspace", str(ws), "--force", *trackers], ws, log_name)
     for tracker in trackers:
-        problems = results.check_results(ws, tracker)
+        problems = outputs.check_results(ws, tracker)
         if problems:
             raise SystemExit(f"{tracker}: incomplete results: {problems[:3]}")
     return time.monotonic() - started

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vots_tracker.evaluation import results, toolkit  # noqa: E402
+from vots_tracker.evaluation import outputs as results, toolkit  # noqa: E402
 from vots_tracker.workspace import folder as wsmod  # noqa: E402
 
 _WRAPPER = (

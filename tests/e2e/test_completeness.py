@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as outputs
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.errors import UserError
@@ -32,7 +32,7 @@ def _result_files(ws: Path, tracker: str = "static"):
 def test_complete_results_have_no_problems(evaluated):
     # 2 sequences x 3 objects, one repetition
     assert len(_result_files(evaluated)) == 6
-    assert results.check_results(evaluated, "static") == []
+    assert outputs.check_results(evaluated, "static") == []
 
 
 def test_deleted_result_is_reported(evaluated, tmp_path):
@@ -42,7 +42,7 @@ def test_deleted_result_is_reported(evaluated, tmp_path):
     shutil.copytree(evaluated, ws)
     victim = [p for p in _result_files(ws) if p.parent.name == "synthetic-02" and "_002_" in p.name][0]
     victim.unlink()
-    problems = results.check_results(ws, "static")
+    problems = outputs.check_results(ws, "static")
     assert len(problems) == 1, problems
     assert "synthetic-02" in problems[0] and "object 002" in problems[0] and "no result file" in problems[0]
 
@@ -65,21 +65,21 @@ def test_truncated_result_is_reported(evaluated, tmp_path):
     for stale in folder.glob(name + ".*"):
         stale.unlink()
     short.write(results, name)
-    problems = results.check_results(ws, "static")
+    problems = outputs.check_results(ws, "static")
     assert len(problems) == 1, problems
     assert "object 001" in problems[0] and "5 frames" in problems[0] and "has 8" in problems[0]
 
 
 def test_unknown_tracker_and_missing_sequences(evaluated, tmp_path):
     with pytest.raises(UserError, match="not in the workspace registry"):
-        results.check_results(evaluated, "nope")
+        outputs.check_results(evaluated, "nope")
     ws = wsmod.init_workspace(tmp_path / "ws")  # vots2024/main, nothing downloaded
     with pytest.raises(UserError, match="list.txt is missing"):
-        results.check_results(ws, "hqsam_gate")
+        outputs.check_results(ws, "hqsam_gate")
 
 
 def test_never_run_tracker_lists_every_object(evaluated):
-    problems = results.check_results(evaluated, "dmaot_smoke")
+    problems = outputs.check_results(evaluated, "dmaot_smoke")
     assert len(problems) == 6 and all("no result file" in p for p in problems)
 
 
@@ -88,10 +88,10 @@ def test_analysis_report_pack(evaluated):
     toolkit.run_vot(["analysis", "--workspace", str(evaluated), "--name", "t", "static"], evaluated,
                     "analysis", offline=True)
     assert toolkit.toolkit_env(evaluated, base={})["NUMBA_CACHE_DIR"] == str(evaluated / toolkit.NUMBA_CACHE)
-    q = results.read_quality(results.analysis_json(evaluated, "t"), "static")
+    q = outputs.read_quality(outputs.analysis_json(evaluated, "t"), "static")
     assert 0.0 < q < 1.0
     with pytest.raises(toolkit.ToolkitError, match="was not analysed"):
-        results.read_quality(results.analysis_json(evaluated, "t"), "dmaot_smoke")
+        outputs.read_quality(outputs.analysis_json(evaluated, "t"), "dmaot_smoke")
     from vots_tracker.evaluation.evaluate import pack
 
     archive = pack(evaluated, "static", offline=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as outputs
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.workspace.data_files import PACKAGE_ROOT
@@ -142,7 +142,7 @@ def test_killed_tracker_is_retried(ws, static_bins, ray_cluster):
     attempts = {o.key.rsplit("/", 1)[1]: o.attempts for o in summary.outcomes}
     assert attempts == {"synthetic-01": 1, "synthetic-02": 2, "synthetic-03": 1, "synthetic-04": 1}
     assert (summary.retries, summary.worker_deaths) == (1, 0)  # the tracker died, not the Ray worker
-    assert results.check_results(ws, "static_killed") == []
+    assert outputs.check_results(ws, "static_killed") == []
     assert _bins(ws, "static_killed") == static_bins  # the retried sequence too
     assert not (ws / evaluate_tasks.STAGING_DIR / "static_killed").exists()
 
@@ -168,7 +168,7 @@ def test_worker_dying_mid_write_leaves_old_results(ws, static_bins, ray_cluster,
                                     env=evaluate_tasks.worker_env(ws))
     assert summary.failed and summary.worker_deaths == 1
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in stamps} == stamps
-    assert results.check_results(ws, "static") == []
+    assert outputs.check_results(ws, "static") == []
 
 
 def test_dead_worker_is_retried(tmp_path, ray_cluster, hook):
@@ -193,7 +193,7 @@ def test_failing_sequence_is_named_with_its_log(ws, ray_cluster, capsys):
     assert [name for name, _log in failed] == ["synthetic-03"], out
     log = Path(failed[0][1])
     assert log.is_file() and log.parent == ws / "logs"  # the toolkit's tracker log
-    problems = results.check_results(ws, "static_failing")
+    problems = outputs.check_results(ws, "static_failing")
     assert problems and all("/synthetic-03:" in p for p in problems)
     assert "evaluate static_failing: INCOMPLETE" in out
     assert "pack static_failing" not in out

@@ -46,7 +46,7 @@ def test_evaluate_without_address_ignores_a_stale_cluster(stale_ray_files, tmp_p
     from ray._private import services
 
     import vots_tracker.workspace.folder as wsmod
-    from vots_tracker.evaluation import results
+    from vots_tracker.evaluation import outputs as results
     from vots_tracker.evaluation import tasks as evaluate_tasks
 
     monkey = pytest.MonkeyPatch()

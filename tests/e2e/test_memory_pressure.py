@@ -20,7 +20,7 @@ import pytest
 
 from test_multinode import bins, entry, sequential_bins
 import vots_tracker.workspace.folder as wsmod
-from vots_tracker.evaluation import results
+from vots_tracker.evaluation import outputs as results
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.evaluation.memory_pressure import MemoryPolicy
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as results
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation import distributed

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as outputs
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation.sweep.cli import run_sweep
@@ -53,7 +53,7 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     shutil.rmtree(ws / "results")
     toolkit.run_vot(["evaluate", "--workspace", str(ws), *SWEPT, "dmaot_smoke"], ws, "evaluate", offline=True)
     for tracker in SWEPT:
-        assert results.check_results(ws, tracker) == []
+        assert outputs.check_results(ws, tracker) == []
         evaluated = files_of(ws / "results", tracker)
         assert sorted(evaluated) == sorted(swept[tracker])  # same names: trajectories and time files
         for name, data in evaluated.items():

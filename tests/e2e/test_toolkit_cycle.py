@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as outputs
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.workspace.trackers_ini import SMOKE_TRACKERS
@@ -51,7 +51,7 @@ def test_smoke_cycle(tmp_path, capsys):
         assert 0.0 <= float(value) <= 1.0
 
     for tracker in SMOKE:
-        assert results.check_results(ws, tracker) == []
+        assert outputs.check_results(ws, tracker) == []
         packs = re.findall(rf"^pack {tracker}: (.+\.zip)$", out, re.M)
         assert len(packs) == 1, out
         names = zipfile.ZipFile(packs[0]).namelist()

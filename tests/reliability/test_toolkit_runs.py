@@ -72,7 +72,7 @@ def test_plain_vot_evaluate_names_the_non_ascii_path(workspace, tmp_path):
 
 @pytest.mark.slow
 def test_run_vot_goes_through_an_ascii_symlink_and_faults_cost_frames(workspace, caplog):
-    from vots_tracker.evaluation import results, toolkit
+    from vots_tracker.evaluation import outputs, toolkit
 
     with caplog.at_level(logging.INFO, logger="vots_tracker.evaluation.toolkit"):
         run = toolkit.run_vot(["evaluate", "--workspace", str(workspace), "--force", "dmaot_smoke", "faulty_refiner"],
@@ -80,7 +80,7 @@ def test_run_vot_goes_through_an_ascii_symlink_and_faults_cost_frames(workspace,
     routes = [r.getMessage() for r in caplog.records if "non-ASCII" in r.getMessage()]
     assert len(routes) == 1 and "symlink" in routes[0], routes
     for tracker in ("dmaot_smoke", "faulty_refiner"):
-        assert results.check_results(workspace, tracker) == [], run.log.read_text()[-3000:]
+        assert outputs.check_results(workspace, tracker) == [], run.log.read_text()[-3000:]
     dmaot, faulty = read_regions(workspace, "dmaot_smoke"), read_regions(workspace, "faulty_refiner")
     assert len(dmaot) == len(faulty) == 2
     bounds = (0, 0, SIZE - 1, SIZE - 1)

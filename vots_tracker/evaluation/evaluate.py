@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 from ..errors import UserError
 from ..workspace import folder as wsmod
 from ..workspace.trackers_ini import read_root_trackers
-from . import results, toolkit
+from . import outputs, toolkit
 from .distributed import DEFAULT_RETRIES
 from .entries import entry_checkpoints, tracker_config
 
@@ -74,7 +74,7 @@ def run_evaluate(
         _out(line)
     finished = []
     for tracker in trackers:
-        problems = results.check_results(ws, tracker)
+        problems = outputs.check_results(ws, tracker)
         for problem in problems[:50]:
             _out(f"missing: {problem}")
         if len(problems) > 50:
@@ -145,11 +145,11 @@ def analyse_and_pack(ws: Path, trackers: List[str], echo: bool) -> int:
         try:
             toolkit.run_vot(["analysis", "--workspace", str(ws), "--format", "json", "--name", name, *trackers],
                             ws, "analysis", echo=echo)
-            path = results.analysis_json(ws, name)
+            path = outputs.analysis_json(ws, name)
             _out(f"analysis: {path}")
             if any(type(a).__name__ == "AverageAccuracy" for a in analyses):
                 for tracker in trackers:
-                    _out(f"Q {tracker}: {results.read_quality(path, tracker):.4f}")
+                    _out(f"Q {tracker}: {outputs.read_quality(path, tracker):.4f}")
         except UserError as exc:
             failures += 1
             logger.error("vot analysis: %s", exc)
@@ -168,7 +168,7 @@ def pack(ws: Path, tracker: str, offline: bool = False, echo: bool = False) -> P
     """``vot pack`` and return the archive it wrote (ToolkitError if none)."""
     since = time.time()
     run = toolkit.run_vot(["pack", "--workspace", str(ws), tracker], ws, f"pack-{tracker}", offline=offline, echo=echo)
-    archive = results.newest_pack(ws, tracker, since)
+    archive = outputs.newest_pack(ws, tracker, since)
     if archive is None:
         raise toolkit.ToolkitError(f"vot pack wrote no {tracker}_*.zip into {ws} ({toolkit.log_summary(run.log)}); log: {run.log}")
     return archive

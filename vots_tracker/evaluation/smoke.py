@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..workspace import folder as wsmod
 from ..workspace.synthetic_sequences import check_synthetic_args
 from ..workspace.trackers_ini import SMOKE_TRACKERS as SMOKE_ENTRIES
-from . import results, toolkit
+from . import outputs, toolkit
 from .evaluate import pack
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class SmokeSteps:
 
     def _evaluate(self, tracker: str) -> None:
         run = self.vot(["evaluate", "--workspace", str(self.ws), tracker], f"evaluate-{tracker}")
-        problems = results.check_results(self.ws, tracker)
+        problems = outputs.check_results(self.ws, tracker)
         if problems:
             raise toolkit.ToolkitError(
                 f"{len(problems)} missing/bad result(s) ({toolkit.log_summary(run.log)}; log: {run.log}):\n"
@@ -136,10 +136,10 @@ class SmokeSteps:
     def _analysis(self, name: str, evaluated: List[str]) -> None:
         self.vot(["analysis", "--workspace", str(self.ws), "--format", "json", "--name", name, *evaluated],
                  "analysis")
-        path = results.analysis_json(self.ws, name)
+        path = outputs.analysis_json(self.ws, name)
         _out(f"analysis: {path}")
         for tracker in evaluated:
-            _out(f"Q {tracker}: {results.read_quality(path, tracker):.4f}")
+            _out(f"Q {tracker}: {outputs.read_quality(path, tracker):.4f}")
 
     def _report(self, name: str, evaluated: List[str]) -> None:
         self.vot(["report", "--workspace", str(self.ws), "--format", "html", "--name", name, *evaluated], "report")

@@ -11,7 +11,7 @@ results in its own format. Only where they are written differs:
   in the middle, or a ``--force`` re-run over old results, could leave a mixture that still
   passes the completeness check. So the task points the tracker's result storage at
   ``<workspace>/.vots-staging/`` (the toolkit's own ``storage`` hook), checks the staged
-  results with :func:`vots_tracker.evaluation.results.sequence_problems`, and only then moves the
+  results with :func:`vots_tracker.evaluation.outputs.sequence_problems`, and only then moves the
   sequence folder into ``results/`` by directory renames. An interrupted task leaves its
   sequence as it was, or (in the instant between two renames) absent.
 * **Resume.** Sequences whose results pass the completeness check are not run (``--force``
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import results, toolkit
+from . import outputs, toolkit
 from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
 from .memory_pressure import MemoryPolicy
 from .task_memory import tracker_memory
@@ -74,12 +74,12 @@ def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False,
     ws = toolkit.load_workspace(workspace)
     tasks, complete = [], 0
     for tracker in trackers:
-        trk = results.resolve_tracker(ws, tracker)
+        trk = outputs.resolve_tracker(ws, tracker)
         memory = tracker_memory(workspace, tracker)
         for experiment in ws.stack:
             for name in ws.dataset.keys():
                 transformed = experiment.transform(ws.dataset[name])
-                if not force and not any(results.sequence_problems(experiment, trk, s) for s in transformed):
+                if not force and not any(outputs.sequence_problems(experiment, trk, s) for s in transformed):
                     complete += 1
                     continue
                 payload = SequenceTask(str(workspace), tracker, experiment.identifier, name, force,
@@ -203,7 +203,7 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
     ws = _load_workspace(task.workspace)
     experiment = ws.stack.experiments[task.experiment]
     sequence = ws.dataset[task.sequence]
-    tracker = results.resolve_tracker(ws, task.tracker)
+    tracker = outputs.resolve_tracker(ws, task.tracker)
     stage = Path(task.workspace) / STAGING_DIR / task.tracker / f"{task.experiment}-{task.sequence}-{uuid.uuid4().hex}"
     staged = copy.copy(tracker)
     staged._storage = LocalStorage(str(stage))  # the toolkit's per-tracker results storage (trackers.ini `storage`)
@@ -218,7 +218,7 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
         except TrackerException as exc:
             cause = exc.args[1] if len(exc.args) > 1 else exc
             return {"ok": False, "error": f"tracker failed: {cause}", "log": capture.tracker_log or str(task_log)}
-        problems = [p for s in experiment.transform(sequence) for p in results.sequence_problems(experiment, staged, s)]
+        problems = [p for s in experiment.transform(sequence) for p in outputs.sequence_problems(experiment, staged, s)]
         if problems:
             return {"ok": False, "error": "; ".join(problems), "log": str(task_log)}
         for name in names:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional
 
-from .. import results, toolkit
+from .. import outputs, toolkit
 from ..entries import serve_config
 from ..evaluate import DEFAULT_WORKSPACE
 from ...weights.registry import ENV_WEIGHTS_DIR
@@ -81,7 +81,7 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
 
         counts = run_on_ray(sweeper, tasks, force, ray)
 
-    problems = [problem for name in names for problem in results.check_results(ws, name)]
+    problems = [problem for name in names for problem in outputs.check_results(ws, name)]
     problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
     if problems:
         for problem in problems[:50]:

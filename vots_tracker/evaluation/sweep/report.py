@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .. import results, toolkit
+from .. import outputs, toolkit
 from .settings import GateSetting
 
 logger = logging.getLogger(__name__)
@@ -32,8 +32,8 @@ def analyse(workspace: Path, trackers: Sequence[str], name: str) -> Tuple[Dict[s
     toolkit.clear_cache(workspace)  # the toolkit caches by tracker name, not by result content
     toolkit.run_vot(["analysis", "--workspace", str(workspace), "--format", "json", "--name", name, *trackers],
                     workspace, name)
-    path = results.analysis_json(workspace, name)
-    return {tracker: results.read_quality(path, tracker) for tracker in trackers}, path
+    path = outputs.analysis_json(workspace, name)
+    return {tracker: outputs.read_quality(path, tracker) for tracker in trackers}, path
 
 
 def table(results: Sequence[SettingResult]) -> str:
