@@ -6,6 +6,12 @@ concurrent tasks. The tracker runs with ``--threads 1`` in both settings (an ext
 workspace entry), so the ratio measures what more workers buy, not more threads.
 Also printed: Ray's start-up time and its per-task overhead (empty tasks, one at a time).
 
+Then, on Ray's own multi-node test cluster on this machine (``ray.cluster_utils.Cluster``:
+a head without CPUs and worker nodes of one CPU each), in the same run: the evaluation on 1
+node against 2 nodes, and on 2 nodes with one of them removed half-way through (its running
+sequence runs again on the other node): the overhead of a node loss is that wall time over
+the 2-node one.
+
     python benchmarks/distributed_speed.py --sequences 4 --frames 30 --size 320x240 --repeats 3
 
 Wall times depend on what else the machine runs: compare the ratio, measured here in one run.
@@ -14,6 +20,7 @@ Wall times depend on what else the machine runs: compare the ratio, measured her
 from __future__ import annotations
 
 import argparse
+import os
 import logging
 import shutil
 import statistics
@@ -75,19 +82,64 @@ def evaluate_once(ws: Path, tracker: str, workers: int, cpus: int) -> float:
     return wall
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tracker", default="dmaot_smoke", help="smoke entry of the synthetic workspace [dmaot_smoke]")
-    parser.add_argument("--sequences", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--size", default="320x240")
-    parser.add_argument("--objects", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="evaluations per setting, interleaved [3]")
-    parser.add_argument("--overhead-tasks", type=int, default=50)
-    parser.add_argument("--workdir", default=None, help="keep the workspace here [a temporary folder]")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+def evaluate_on_cluster(ws: Path, tracker: str, cluster, lose_after: float = 0.0) -> float:
+    """Wall seconds of one --force evaluation joined to ``cluster``; remove a worker node after ``lose_after`` s."""
+    import threading
 
+    tasks, _ = evaluate_tasks.plan_tasks(ws, [tracker], force=True)
+    resources = distributed.Resources(cpus_per_task=1, gpus_per_task=0, concurrency=len(cluster.worker_nodes))
+    timer = None
+    if lose_after:
+        victim = sorted(cluster.worker_nodes, key=lambda n: n.node_id)[0]
+        timer = threading.Timer(lose_after, cluster.remove_node, args=(victim,))
+        timer.start()
+    start = time.perf_counter()
+    summary = distributed.run_tasks(tasks, evaluate_tasks.run_sequence, resources, retries=2,
+                                    env=evaluate_tasks.worker_env(ws), description="cluster")
+    wall = time.perf_counter() - start
+    if timer:
+        timer.join()
+    if summary.failed or outputs.check_results(ws, tracker):
+        raise SystemExit(f"evaluation failed: {summary.lines()}")
+    if lose_after and not summary.worker_deaths:
+        print(f"note: the node was removed after the run's tasks had finished ({summary.lines()[0]})")
+    return wall
+
+
+def multinode(ws: Path, tracker: str, repeats: int) -> dict:
+    """1 node vs 2 nodes, and 2 nodes losing one half-way; medians over ``repeats`` interleaved rounds."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    node_args = {"num_cpus": 1, "object_store_memory": 80 * 1024 * 1024}
+    # a Ray temporary folder of our own: the test cluster records its address there, not in /tmp/ray
+    os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="vb-", dir="/tmp")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    walls = {"1 node": [], "2 nodes": [], "2 nodes, one lost": []}
+    try:
+        cluster.add_node(**node_args)
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False, logging_level=logging.WARNING)
+        evaluate_on_cluster(ws, tracker, cluster)  # warm-up
+        for _ in range(repeats):
+            while len(cluster.worker_nodes) > 1:
+                cluster.remove_node(next(iter(cluster.worker_nodes)))
+            walls["1 node"].append(evaluate_on_cluster(ws, tracker, cluster))
+            cluster.add_node(**node_args)
+            cluster.wait_for_nodes()
+            two = evaluate_on_cluster(ws, tracker, cluster)
+            walls["2 nodes"].append(two)
+            walls["2 nodes, one lost"].append(evaluate_on_cluster(ws, tracker, cluster, lose_after=two / 2))
+            cluster.add_node(**node_args)
+            cluster.wait_for_nodes()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    return walls
+
+
+def local(args) -> None:
+    """1 vs 2 workers on one local Ray, Ray's start-up and per-task overhead."""
     import ray
 
     folder = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="distributed-speed-"))
@@ -97,7 +149,7 @@ def main() -> int:
     tracker = add_single_thread_entry(ws, args.tracker)
     cpus = 2
     start = time.perf_counter()
-    ray.init(num_cpus=cpus, num_gpus=0, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=cpus, num_gpus=0, include_dashboard=False, log_to_driver=False,
              object_store_memory=distributed.LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
     startup = time.perf_counter() - start
     try:
@@ -119,7 +171,42 @@ def main() -> int:
     print(f"ray per-task overhead: {overhead * 1000:.1f} ms (empty task, one at a time, {args.overhead_tasks} tasks)")
     print(f"1 worker:  {one:.1f} s (runs: {', '.join(f'{w:.1f}' for w in walls[1])})")
     print(f"2 workers: {two:.1f} s (runs: {', '.join(f'{w:.1f}' for w in walls[2])})")
-    print(f"speed-up 2 vs 1 worker: {one / two:.2f}x")
+    print(f"speed-up 2 vs 1 worker: {one / two:.2f}x", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracker", default="dmaot_smoke", help="smoke entry of the synthetic workspace [dmaot_smoke]")
+    parser.add_argument("--sequences", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--size", default="320x240")
+    parser.add_argument("--objects", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="evaluations per setting, interleaved [3]")
+    parser.add_argument("--overhead-tasks", type=int, default=50)
+    parser.add_argument("--workdir", default=None, help="keep the workspace here [a temporary folder]")
+    parser.add_argument("--skip-local", action="store_true", help="only the multi-node part")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if not args.skip_local:
+        local(args)
+    elif args.workdir:
+        raise SystemExit("--workdir applies to the local part")
+
+    folder = Path(tempfile.mkdtemp(prefix="distributed-speed-"))
+    try:
+        ws = wsmod.init_workspace(folder / "ws", synthetic=args.sequences, frames=args.frames,
+                                  size=wsmod._parse_size(args.size), objects=args.objects, force=True)
+        toolkit.set_numba_cache(ws)
+        walls = multinode(ws, add_single_thread_entry(ws, args.tracker), args.repeats)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    median = {k: statistics.median(v) for k, v in walls.items()}
+    print("Ray multi-node test cluster on this machine (head without CPUs, worker nodes of 1 CPU):")
+    for name, runs in walls.items():
+        print(f"{name + ':':19s} {median[name]:.1f} s (runs: {', '.join(f'{w:.1f}' for w in runs)})")
+    print(f"speed-up 2 vs 1 node: {median['1 node'] / median['2 nodes']:.2f}x")
+    print(f"node loss half-way: {median['2 nodes, one lost'] / median['2 nodes']:.2f}x the 2-node wall time "
+          f"(+{median['2 nodes, one lost'] - median['2 nodes']:.1f} s)")
     return 0
 
 

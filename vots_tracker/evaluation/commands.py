@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..workspace import folder as wsmod
 from .distributed import DEFAULT_RETRIES
+from .memory_pressure import DEFAULT_OOM_BACKOFF, DEFAULT_OOM_BACKOFF_MAX, DEFAULT_OOM_RETRIES, MemoryPolicy
 from .evaluate import DEFAULT_TRACKER, DEFAULT_WORKSPACE, run_evaluate
 from .smoke import DEFAULT_SMOKE_WORKSPACE, SMOKE_TRACKERS, run_smoke
 
@@ -73,6 +74,7 @@ def _add_evaluate(subparsers) -> None:
                           "[the CPUs shared evenly between the sequences that run at once]")
     evaluate.add_argument("--retries", type=int, default=None, metavar="R",
                           help=f"re-runs of a sequence whose tracker or worker failed [{DEFAULT_RETRIES}]")
+    add_memory_arguments(evaluate)
     evaluate.add_argument("--force", action="store_true", help="re-run sequences that already have results")
     evaluate.add_argument("--quiet", action="store_true", help="do not copy the toolkit's output to stderr")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -96,5 +98,20 @@ def _cmd_evaluate(args) -> int:
     return run_evaluate(
         args.workspace, args.trackers or [DEFAULT_TRACKER], args.weights_dir, force=args.force, echo=not args.quiet,
         workers=args.workers, ray_address=args.ray_address, gpus_per_task=args.gpus_per_task,
-        cpus_per_task=args.cpus_per_task, retries=args.retries,
+        cpus_per_task=args.cpus_per_task, retries=args.retries, memory=memory_policy(args),
     )
+
+
+def add_memory_arguments(parser) -> None:
+    """``--oom-backoff`` and ``--oom-retries``: tasks killed by Ray's memory monitor (evaluate and sweep)."""
+    parser.add_argument("--oom-backoff", type=float, default=DEFAULT_OOM_BACKOFF, metavar="S",
+                        help="after Ray's memory monitor killed a task: seconds before it runs again (doubling "
+                        f"per kill, at most {DEFAULT_OOM_BACKOFF_MAX:.0f} s), with half as many tasks at once "
+                        f"[{DEFAULT_OOM_BACKOFF:.0f}]")
+    parser.add_argument("--oom-retries", type=int, default=DEFAULT_OOM_RETRIES, metavar="N",
+                        help=f"memory kills a sequence may meet before it counts as failed [{DEFAULT_OOM_RETRIES}]")
+
+
+def memory_policy(args) -> MemoryPolicy:
+    return MemoryPolicy(backoff=args.oom_backoff, max_backoff=max(args.oom_backoff, DEFAULT_OOM_BACKOFF_MAX),
+                        retries=args.oom_retries)

@@ -12,7 +12,9 @@ picklable task descriptions::
 "error": ..., "log": ...}`` marks a failure, anything else a success (its dict is kept in
 the outcome). A failure, an exception or a dead worker (killed process, lost node) is
 retried up to ``retries`` times, each retry a fresh Ray task; the remaining tasks always
-finish. Heaviest tasks (``frames``) run first. Progress: one tqdm bar on stderr
+finish. A task killed by Ray's memory monitor is retried apart, after a back-off and with
+fewer tasks at once (:mod:`.memory_pressure`). A task may declare the memory it needs
+(``Task.memory``, bytes), which Ray then reserves on the node that runs it. Heaviest tasks (``frames``) run first. Progress: one tqdm bar on stderr
 (done/total, aggregate frames per second, ETA by frames), one INFO line per finished task.
 
 Threads: every task gets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to its CPU
@@ -28,12 +30,14 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from ..errors import UserError
+from .memory_pressure import MemoryPolicy, Throttle, is_oom, killed_node, node_memory, oom_report
+from .progress import Progress
+from .ray_join import check_nodes  # noqa: F401  (part of this module's interface)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ class Task:
     """Argument of the task function (picklable)."""
     frames: int = 0
     """Work size: heaviest first; frames per second in the progress bar."""
+    memory: int = 0
+    """Bytes of memory declared to Ray for the task (0: none declared)."""
 
 
 @dataclass
@@ -80,6 +86,7 @@ class Summary:
     retries: int = 0
     worker_deaths: int = 0
     seconds: float = 0.0
+    memory_kills: int = 0
 
     @property
     def failed(self) -> List[Outcome]:
@@ -91,7 +98,8 @@ class Summary:
         frames = sum(o.frames for o in self.outcomes if o.ok)
         out = [
             f"tasks: {len(self.outcomes)} run, {done} succeeded, {len(self.failed)} failed, "
-            f"{self.retries} retried, {self.worker_deaths} worker death(s), {frames} frames in {self.seconds:.0f} s"
+            f"{self.retries} retried, {self.worker_deaths} worker death(s), {self.memory_kills} killed for memory, "
+            f"{frames} frames in {self.seconds:.0f} s"
         ]
         for o in self.failed:
             out.append(f"failed: {o.key} after {o.attempts} attempt(s): {o.error}" + (f"; log: {o.log}" if o.log else ""))
@@ -127,8 +135,8 @@ def ray_session(
 ) -> Iterator[Resources]:
     """Connect to Ray for the duration of the block and resolve the per-task resources.
 
-    ``address`` None: a local Ray instance with ``workers`` concurrent tasks (default one per
-    visible GPU, else 1), stopped at the end. ``address`` ``auto`` or ``HOST:PORT``: join that
+    ``address`` None: a new local Ray instance of our own (never one found on the machine) with
+    ``workers`` concurrent tasks (default one per visible GPU, else 1), stopped at the end. ``address`` ``auto`` or ``HOST:PORT``: join that
     cluster. An already initialised Ray (e.g. a test's) is used as is and left running.
     Defaults: ``gpus_per_task`` 1 where GPUs exist, else 0; ``cpus_per_task`` the CPUs
     shared evenly between the tasks that can run at once.
@@ -143,10 +151,7 @@ def ray_session(
     if ray.is_initialized():
         logger.info("using the Ray instance already running in this process")
     elif address:
-        try:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UserError(f"cannot join the Ray cluster at {address!r}: {exc}") from exc
+        join_cluster(ray, address)
         started = True
     else:
         gpus = local_gpu_count()
@@ -155,8 +160,13 @@ def ray_session(
             raise UserError(f"--gpus-per-task {per_gpu:g} but this machine has {gpus} visible GPU(s)")
         workers = workers or (max(1, int(gpus // per_gpu)) if per_gpu else 1)
         cpus = cpus_per_task or max(1, len(os.sched_getaffinity(0)) // workers)
-        ray.init(num_cpus=workers * cpus, num_gpus=gpus, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
+        if os.environ.get("RAY_ADDRESS"):
+            logger.info("RAY_ADDRESS=%s is not used: without --ray-address the runner starts its own Ray "
+                        "(--ray-address auto joins that cluster)", os.environ["RAY_ADDRESS"])
+        # address="local": a new Ray of our own, whatever runs (or once ran and left its address in Ray's
+        # ray_current_cluster file) on this machine; without it ray.init() would join that cluster.
+        ray.init(address="local", num_cpus=workers * cpus, num_gpus=gpus, include_dashboard=False,
+                 log_to_driver=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, logging_level=logging.WARNING)
         started = True
         cpus_per_task, gpus_per_task = cpus, per_gpu
     try:
@@ -165,6 +175,21 @@ def ray_session(
     finally:
         if started:
             ray.shutdown()
+
+
+#: Seconds a cluster's head gets to answer before the runner gives up (ray.init itself waits for ever).
+JOIN_TIMEOUT = 15.0
+
+
+def join_cluster(ray, address: str, timeout: float = JOIN_TIMEOUT) -> None:
+    """``ray.init(address)``, or a one-line UserError naming the address: unknown, silent, or refusing our token."""
+    from .ray_join import check_answers, explain_join_error
+
+    check_answers(address, timeout)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError, AuthenticationError...
+        raise UserError(explain_join_error(address, exc)) from exc
 
 
 def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float], gpus: Optional[float]) -> Resources:
@@ -184,45 +209,6 @@ def _resolve_resources(nodes: Sequence[Dict[str, float]], cpus: Optional[float],
 
 
 # --------------------------------------------------------------------------------------
-# node check
-# --------------------------------------------------------------------------------------
-
-
-def _node_sees(paths: Sequence[str]) -> Dict[str, Any]:
-    return {"host": socket.gethostname(), "missing": [p for p in paths if not os.path.exists(p)]}
-
-
-def check_nodes(paths: Sequence[os.PathLike]) -> None:
-    """Every alive Ray node must see ``paths`` (shared filesystem); a UserError names the nodes that do not."""
-    ray = _import_ray()
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    paths = [str(p) for p in paths]
-    probe = ray.remote(num_cpus=0, max_retries=0)(_node_sees)
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    refs = [
-        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(paths)
-        for n in nodes
-    ]
-    problems = []
-    for node, ref in zip(nodes, refs):
-        where = node.get("NodeManagerAddress", node["NodeID"][:8])
-        try:
-            seen = ray.get(ref, timeout=300)
-        except Exception as exc:  # e.g. vots_tracker not importable there
-            problems.append(f"node {where}: cannot run the check ({type(exc).__name__}: {str(exc).splitlines()[0]})")
-            continue
-        if seen["missing"]:
-            problems.append(f"node {seen['host']} ({where}) does not see {', '.join(seen['missing'])}")
-    if problems:
-        raise UserError(
-            "; ".join(problems) + ": the workspace and the checkpoints must be on a filesystem every Ray node "
-            "mounts at the same path"
-        )
-    logger.info("all %d Ray node(s) see the workspace and the checkpoints", len(nodes))
-
-
-# --------------------------------------------------------------------------------------
 # running tasks
 # --------------------------------------------------------------------------------------
 
@@ -238,8 +224,9 @@ def _execute(function: Callable[[Any], Dict[str, Any]], payload: Any, cpus: floa
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = threads
     start = time.monotonic()
     result = function(payload) or {}
-    worker = f"{socket.gethostname()}:{os.getpid()}" + (f" gpu {','.join(gpu_ids)}" if gpu_ids else "")
-    return dict(result, seconds=time.monotonic() - start, worker=worker)
+    node = ray.get_runtime_context().get_node_id()
+    worker = f"{socket.gethostname()}:{os.getpid()} node {node[:8]}" + (f" gpu {','.join(gpu_ids)}" if gpu_ids else "")
+    return dict(result, seconds=time.monotonic() - start, worker=worker, node=node)
 
 
 def run_tasks(
@@ -249,62 +236,117 @@ def run_tasks(
     retries: int = DEFAULT_RETRIES,
     env: Optional[Dict[str, str]] = None,
     description: str = "tasks",
+    memory: Optional[MemoryPolicy] = None,
 ) -> Summary:
     """Run ``function(task.payload)`` for every task on the connected Ray cluster (see module docs).
 
     ``env`` is set in the worker before each task (e.g. toolkit settings that a remote
-    node's environment lacks). KeyboardInterrupt cancels what is still running.
+    node's environment lacks). A task killed by Ray's memory monitor is handled by
+    ``memory`` (:mod:`.memory_pressure`: back-off, fewer tasks at once). KeyboardInterrupt
+    cancels what is still running.
     """
     ray = _import_ray()
     if retries < 0:
         raise UserError(f"--retries must be >= 0, got {retries}")
-    remote = ray.remote(max_retries=0)(_execute).options(
-        num_cpus=resources.cpus_per_task, num_gpus=resources.gpus_per_task
-    )
-    env = dict(env or {})
     ordered = sorted(tasks, key=lambda t: -t.frames)  # stable: equal sizes keep their order
-    attempts: Dict[str, int] = {t.key: 0 for t in ordered}
-    if len(attempts) != len(ordered):
+    if len({t.key for t in ordered}) != len(ordered):
         raise ValueError("task keys must be unique")
-    outcomes: Dict[str, Outcome] = {}
-    summary = Summary([], seconds=0.0)
-    pending: Dict[Any, Task] = {}
-
-    def submit(task: Task) -> None:
-        attempts[task.key] += 1
-        pending[remote.remote(function, task.payload, resources.cpus_per_task, env)] = task
-
-    start = time.monotonic()
-    progress = _Progress(ordered, description)
+    run = _Run(ray, ordered, function, resources, retries, dict(env or {}), Throttle(memory or MemoryPolicy()))
+    progress = Progress(ordered, description)
     try:
-        for task in ordered:
-            submit(task)
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            progress.tick()
-            for ref in ready:
-                task = pending.pop(ref)
-                outcome = _collect(ray, ref, task, attempts[task.key])
-                if outcome.ok or attempts[task.key] > retries:
-                    outcomes[task.key] = outcome
-                    progress.finished(outcome)
-                    continue
-                summary.retries += 1
-                summary.worker_deaths += outcome.result.get("worker_died", False)
-                with progress.bar.external_write_mode():
-                    logger.warning("%s failed (attempt %d of %d), retrying: %s", task.key, attempts[task.key],
-                                   retries + 1, outcome.error)
-                submit(task)
+        run.loop(progress)
     except KeyboardInterrupt:
-        for ref in pending:
+        for ref in run.pending:
             ray.cancel(ref, force=True)
         raise
     finally:
         progress.close()
-    summary.worker_deaths += sum(o.result.get("worker_died", False) for o in outcomes.values())
-    summary.outcomes = [outcomes[t.key] for t in ordered]
-    summary.seconds = time.monotonic() - start
+    summary = run.summary
+    summary.worker_deaths += sum(o.result.get("worker_died", False) for o in run.outcomes.values())
+    summary.outcomes = [run.outcomes[t.key] for t in ordered]
+    summary.seconds = time.monotonic() - run.start
     return summary
+
+
+class _Run:
+    """The state of one :func:`run_tasks`: queued, running (``pending``) and finished tasks."""
+
+    def __init__(self, ray, ordered, function, resources: Resources, retries: int, env, throttle: Throttle):
+        self.ray, self.function, self.resources, self.retries, self.env = ray, function, resources, retries, env
+        self.remote = ray.remote(max_retries=0)(_execute)
+        self.queue: List[Task] = list(ordered)
+        self.attempts: Dict[str, int] = {t.key: 0 for t in ordered}
+        self.pending: Dict[Any, Task] = {}
+        self.outcomes: Dict[str, Outcome] = {}
+        self.summary = Summary([], seconds=0.0)
+        self.throttle = throttle
+        self.start = time.monotonic()
+        # a declaration above every node's memory resource would never be placed: cap it (and say so once)
+        self.most_memory = max((n.get("Resources", {}).get("memory", 0) for n in ray.nodes() if n.get("Alive")),
+                               default=0)
+        if any(t.memory > self.most_memory for t in ordered):
+            logger.warning("tasks declare up to %.1f GiB of memory but no Ray node offers more than %.1f GiB: "
+                           "declaring %.1f GiB", max(t.memory for t in ordered) / 2 ** 30, self.most_memory / 2 ** 30,
+                           self.most_memory / 2 ** 30)
+
+    def capacity(self) -> int:
+        """How many tasks the alive nodes can run at once now (nodes come and go)."""
+        nodes = [n.get("Resources", {}) for n in self.ray.nodes() if n.get("Alive")]
+        try:
+            return _resolve_resources(nodes, self.resources.cpus_per_task, self.resources.gpus_per_task).concurrency
+        except UserError:  # no node fits a task any more (all lost): Ray reports that on its own
+            return 1
+
+    def submit_ready(self) -> None:
+        while self.queue and self.throttle.may_start(len(self.pending)):
+            task = self.queue.pop(0)
+            self.attempts[task.key] += 1
+            options = {"num_cpus": self.resources.cpus_per_task, "num_gpus": self.resources.gpus_per_task}
+            if task.memory and self.most_memory:
+                options["memory"] = int(min(task.memory, self.most_memory))
+            ref = self.remote.options(**options).remote(self.function, task.payload, self.resources.cpus_per_task,
+                                                        self.env)
+            self.pending[ref] = task
+            logger.debug("submitted %s (attempt %d) with %d other task(s) running", task.key, self.attempts[task.key],
+                         len(self.pending) - 1)
+
+    def loop(self, progress: "Progress") -> None:
+        self.submit_ready()
+        while self.pending or self.queue:
+            ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=1.0) if self.pending else ([], [])
+            if not self.pending:
+                time.sleep(min(1.0, max(0.0, self.throttle.hold_until - time.monotonic())))
+            progress.tick()
+            for ref in ready:
+                running = len(self.pending)
+                task = self.pending.pop(ref)
+                self.finished(task, _collect(self.ray, ref, task, self.attempts[task.key]), running, progress)
+            self.submit_ready()
+
+    def finished(self, task: Task, outcome: Outcome, running: int, progress: "Progress") -> None:
+        """Keep the outcome, or queue the task again (a memory kill: after the back-off, see :class:`Throttle`)."""
+        if not outcome.ok and is_oom(outcome.error):
+            self.summary.memory_kills += 1
+            detail = outcome.result.get("detail", outcome.error)
+            seen = node_memory(killed_node(detail)) if killed_node(detail) else None
+            delay = self.throttle.killed(task.key, min(running, self.capacity()))  # the back-off starts now
+            with progress.bar.external_write_mode():
+                logger.warning("%s", oom_report(task.key, detail, delay, self.throttle.limit, seen))
+            if delay is not None:
+                self.attempts[task.key] -= 1  # a memory kill does not use up --retries
+                self.summary.retries += 1
+                self.queue.insert(0, task)
+                return
+        elif not outcome.ok and self.attempts[task.key] <= self.retries:
+            self.summary.retries += 1
+            self.summary.worker_deaths += outcome.result.get("worker_died", False)
+            with progress.bar.external_write_mode():
+                logger.warning("%s failed (attempt %d of %d), retrying: %s", task.key, self.attempts[task.key],
+                               self.retries + 1, outcome.error)
+            self.queue.insert(0, task)
+            return
+        self.outcomes[task.key] = outcome
+        progress.finished(outcome)
 
 
 def _collect(ray, ref, task: Task, attempt: int) -> Outcome:
@@ -315,51 +357,13 @@ def _collect(ray, ref, task: Task, attempt: int) -> Outcome:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         return Outcome(task.key, False, task.frames, attempts=attempt, error=f"{type(cause).__name__}: {cause}")
     except ray.exceptions.RayError as exc:  # the worker process or its node died
-        error = f"worker died ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
-        return Outcome(task.key, False, task.frames, attempts=attempt, error=error, result={"worker_died": True})
+        text = str(exc).strip()
+        error = f"worker died ({type(exc).__name__}: {text.splitlines()[0] if text else ''})"
+        return Outcome(task.key, False, task.frames, attempts=attempt, error=error,
+                       result={"worker_died": True, "detail": f"{type(exc).__name__}: {text}"})
     ok = result.get("ok", True)
     return Outcome(
         task.key, bool(ok), frames=task.frames, seconds=float(result.get("seconds", 0.0)),
         worker=str(result.get("worker", "")), attempts=attempt, error=str(result.get("error", "")),
         log=result.get("log"), result=result,
     )
-
-
-class _Progress:
-    """One tqdm bar on stderr over tasks, with aggregate frames per second and an ETA by frames."""
-
-    def __init__(self, tasks: Sequence[Task], description: str):
-        from tqdm import tqdm
-
-        self.total_frames = sum(t.frames for t in tasks)
-        self.done_frames = 0
-        self.start = time.monotonic()
-        self.bar = tqdm(total=len(tasks), desc=description, unit="task", file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}{postfix}]")
-        self.tick()
-
-    def tick(self) -> None:
-        elapsed = max(time.monotonic() - self.start, 1e-6)
-        fps = self.done_frames / elapsed
-        if fps > 0:
-            remaining = (self.total_frames - self.done_frames) / fps
-            eta = time.strftime("%H:%M:%S", time.gmtime(remaining))
-        else:
-            eta = "?"
-        self.bar.set_postfix_str(f"{fps:.2f} fps, ETA {eta}", refresh=True)
-
-    def finished(self, outcome: Outcome) -> None:
-        with self.bar.external_write_mode():  # the log line goes above the bar
-            if outcome.ok:
-                self.done_frames += outcome.frames
-                logger.info("finished %s: %d frames in %.1f s on %s", outcome.key, outcome.frames, outcome.seconds,
-                            outcome.worker)
-            else:
-                self.total_frames -= outcome.frames
-                logger.error("FAILED %s after %d attempt(s): %s%s", outcome.key, outcome.attempts, outcome.error,
-                             f"; log: {outcome.log}" if outcome.log else "")
-        self.bar.update(1)
-        self.tick()
-
-    def close(self) -> None:
-        self.bar.close()

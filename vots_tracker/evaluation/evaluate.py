@@ -46,6 +46,7 @@ def run_evaluate(
     gpus_per_task: Optional[float] = None,
     cpus_per_task: Optional[float] = None,
     retries: Optional[int] = None,
+    memory=None,
 ) -> int:
     """Checkpoints, workspace, every sequence as a Ray task (:mod:`.tasks`), completeness, analysis, pack.
 
@@ -66,7 +67,7 @@ def run_evaluate(
     summary, complete = evaluate_tasks.evaluate(
         ws, trackers, force=force, address=ray_address, workers=workers, cpus_per_task=cpus_per_task,
         gpus_per_task=gpus_per_task, retries=DEFAULT_RETRIES if retries is None else retries,
-        required_paths=checkpoints,
+        required_paths=checkpoints, memory=memory,
     )
     _out(f"sequences: {complete} already complete, {len(summary.outcomes)} run")
     for line in summary.lines():

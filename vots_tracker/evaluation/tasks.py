@@ -36,6 +36,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import outputs, toolkit
 from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
+from .memory_pressure import MemoryPolicy
+from .task_memory import tracker_memory
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class SequenceTask:
     experiment: str
     sequence: str
     force: bool = False
+    origin: str = ""
+    """The workspace's real path when ``workspace`` is its ASCII symlink route (made again on nodes that lack it)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -61,21 +65,27 @@ class SequenceTask:
 # --------------------------------------------------------------------------------------
 
 
-def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False) -> Tuple[List[Task], int]:
-    """One task per (tracker, experiment, sequence) still to run, and how many were complete already."""
+def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False,
+               origin: Optional[Path] = None) -> Tuple[List[Task], int]:
+    """One task per (tracker, experiment, sequence) still to run, and how many were complete already.
+
+    Each task declares the memory its tracker's preset needs (:mod:`.task_memory`) where known.
+    """
     ws = toolkit.load_workspace(workspace)
     tasks, complete = [], 0
     for tracker in trackers:
         trk = outputs.resolve_tracker(ws, tracker)
+        memory = tracker_memory(workspace, tracker)
         for experiment in ws.stack:
             for name in ws.dataset.keys():
                 transformed = experiment.transform(ws.dataset[name])
                 if not force and not any(outputs.sequence_problems(experiment, trk, s) for s in transformed):
                     complete += 1
                     continue
-                payload = SequenceTask(str(workspace), tracker, experiment.identifier, name, force)
+                payload = SequenceTask(str(workspace), tracker, experiment.identifier, name, force,
+                                       str(origin) if origin and origin != workspace else "")
                 frames = sum(len(s) for s in transformed)
-                tasks.append(Task(f"{tracker}/{experiment.identifier}/{name}", payload, frames))
+                tasks.append(Task(f"{tracker}/{experiment.identifier}/{name}", payload, frames, memory))
     return tasks, complete
 
 
@@ -110,25 +120,28 @@ def evaluate(
     gpus_per_task: Optional[float] = None,
     retries: int = DEFAULT_RETRIES,
     required_paths: Sequence[os.PathLike] = (),
+    memory: Optional[MemoryPolicy] = None,
 ) -> Tuple[Summary, int]:
     """Run every incomplete (tracker, experiment, sequence) on Ray; return the summary and the count skipped.
 
-    Ray is not started when nothing is left to run.
+    Ray is not started when nothing is left to run. ``memory``: what to do when Ray's memory
+    monitor kills a task (:mod:`.memory_pressure`).
     """
-    # libtrax carries ASCII frame paths only: a non-ASCII workspace is reached through a symlink
-    # (on this node: on a multi-node cluster check_nodes names it if another node lacks it).
-    with toolkit.ascii_route(Path(workspace).resolve()) as workspace:
-        tasks, complete = plan_tasks(workspace, trackers, force)
+    origin = Path(workspace).resolve()
+    # libtrax carries ASCII frame paths only: a non-ASCII workspace is reached through a symlink,
+    # made here and, by the task, on every other node that runs one (SequenceTask.origin).
+    with toolkit.ascii_route(origin) as workspace:
+        tasks, complete = plan_tasks(workspace, trackers, force, origin)
         logger.info("%d sequence task(s) to run, %d already complete", len(tasks), complete)
         if not tasks:
             return Summary([]), complete
-        clear_staging(workspace, trackers)
         with ray_session(address, workers, cpus_per_task, gpus_per_task) as resources:
             logger.info("Ray: %g CPU(s) and %g GPU(s) per task, up to %d at once", resources.cpus_per_task,
                         resources.gpus_per_task, resources.concurrency)
-            check_nodes([workspace / "config.yaml", workspace / "sequences" / "list.txt", *required_paths])
+            check_nodes([origin / "config.yaml", origin / "sequences" / "list.txt", *required_paths])
+            clear_staging(workspace, trackers)
             summary = run_tasks(tasks, run_sequence, resources, retries, env=worker_env(workspace),
-                                description="sequences")
+                                description="sequences", memory=memory)
         clear_staging(workspace, trackers)
         return summary, complete
 
@@ -185,6 +198,7 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
     from vot.tracker import TrackerException
     from vot.workspace.storage import LocalStorage
 
+    _route_here(task)
     os.chdir(task.workspace)  # `vot evaluate` runs in the workspace (run_vot's cwd): "." in VOT_REGISTRY
     ws = _load_workspace(task.workspace)
     experiment = ws.stack.experiments[task.experiment]
@@ -214,6 +228,18 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
         vot_logger.removeHandler(capture)
         capture.close()
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _route_here(task: SequenceTask) -> None:
+    """On a node that lacks it, the ASCII symlink route to the workspace that the driver made on its own node."""
+    if not task.origin or os.path.lexists(task.workspace):
+        return
+    os.makedirs(os.path.dirname(task.workspace), exist_ok=True)
+    try:
+        os.symlink(task.origin, task.workspace, target_is_directory=True)
+    except FileExistsError:  # another task on this node made it first
+        pass
+    logger.info("made the ASCII route %s -> %s on this node", task.workspace, task.origin)
 
 
 def _final(task: SequenceTask, tracker, name: str) -> Path:

@@ -143,10 +143,23 @@ def register(subparsers) -> None:
     where.add_argument("--ray-address", metavar="ADDR", help="run the sequences on this Ray cluster: auto or HOST:PORT")
     sweep.add_argument("--gpus-per-task", type=float, metavar="F", help="with Ray: GPUs per sequence (as for evaluate)")
     sweep.add_argument("--cpus-per-task", type=float, metavar="C", help="with Ray: CPUs per sequence (as for evaluate)")
+    add_memory_arguments(sweep)  # with Ray: tasks killed by Ray's memory monitor (as for evaluate)
     sweep.add_argument("--force", action="store_true", help="recompute sequences that already have all results")
     for option in _GATE_DEPENDENT:  # accepted only to be refused with the reason
         sweep.add_argument(f"--{option}", action="store_true", help="refused: " + _GATE_DEPENDENT[option])
     sweep.set_defaults(func=_cmd_sweep)
+
+
+def add_memory_arguments(parser) -> None:
+    from ..commands import add_memory_arguments as add
+
+    add(parser)
+
+
+def memory_policy(args):
+    from ..commands import memory_policy as policy
+
+    return policy(args)
 
 
 def _cmd_sweep(args) -> int:
@@ -157,7 +170,8 @@ def _cmd_sweep(args) -> int:
     if args.workers is not None or args.ray_address:
         from .parallel import RayOptions
 
-        ray = RayOptions(args.workers, args.ray_address, args.gpus_per_task, args.cpus_per_task)
+        ray = RayOptions(args.workers, args.ray_address, args.gpus_per_task, args.cpus_per_task,
+                         memory=memory_policy(args))
     elif args.gpus_per_task is not None or args.cpus_per_task is not None:
         raise SweepError("--gpus-per-task and --cpus-per-task apply to Ray runs: add --workers N or --ray-address")
     return run_sweep(args.workspace, args.tracker, args.tau, args.proposals, ray, args.force)

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from ..distributed import DEFAULT_RETRIES, check_nodes, ray_session
 from ..distributed import Task as RayTask
 from ..distributed import run_tasks as run_ray_tasks
+from ..memory_pressure import MemoryPolicy
 from .runner import Counts, SequenceSweeper, Task
 from .settings import GateSetting
 
@@ -58,6 +59,8 @@ class RayOptions:
     gpus_per_task: Optional[float] = None
     cpus_per_task: Optional[float] = None
     retries: int = DEFAULT_RETRIES
+    memory: Optional[MemoryPolicy] = None
+    """Tasks killed by Ray's memory monitor (:mod:`..memory_pressure`)."""
 
 
 def run_on_ray(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool, options: RayOptions) -> Dict[Task, Counts]:
@@ -77,7 +80,8 @@ def run_on_ray(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool, opt
         check_nodes([sweeper.workspace / "config.yaml", sweeper.workspace / "sequences" / "list.txt",
                      *entry_checkpoints(sweeper.workspace, sweeper.base)])
         summary = run_ray_tasks(payloads, sweep_sequence, resources, options.retries,
-                                env=worker_env(sweeper.workspace), description="sequences")
+                                env=worker_env(sweeper.workspace), description="sequences",
+                                memory=options.memory)
     for line in summary.lines():
         (logger.error if line.startswith("failed") else logger.info)("%s", line)
     by_key = {f"{task[0]}/{task[1]}": task for task in tasks}
