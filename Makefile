@@ -30,10 +30,11 @@ $(TEST_INSTALLED): $(INSTALLED)
 install: $(INSTALLED)
 
 ## make test: the whole test suite (what .ci/run calls), on TEST_WORKERS pytest-xdist workers
-## (0 = serial); tests/conftest.py says how tests share the workers. e.g. make test PYTEST_ARGS="-x tests/refine"
+## (0 = serial), then the tests marked serial alone; tests/conftest.py says how tests share the workers. e.g. make test PYTEST_ARGS="-x tests/refine"
 TEST_WORKERS ?= 2
 test: $(TEST_INSTALLED)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m 'not serial' $(PYTEST_ARGS)
+	$(PY) -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: PYTEST_ARGS selected no serial test
 
 ## make test-slurm: examples/slurm/evaluate.sbatch through real sbatch jobs (tests/slurm). Where no SLURM node
 ## answers, it first starts a one-node SLURM on this machine with examples/slurm/local-cluster.sh (root; apt-get).

@@ -9,6 +9,9 @@ How the suite stays fast (README "Tests and benchmarks"), for whoever adds a tes
 * Tests that must not run next to one of their kind (a Ray cluster, a SLURM cluster, a fixed
   resource) carry ``@pytest.mark.xdist_group("NAME")``: ``--dist loadgroup`` runs one group on one
   worker, one test after another. Ray tests use the group ``ray``.
+* Tests that need the machine to themselves (the memory-pressure test sets Ray's memory monitor
+  just above the memory in use when it starts) are marked ``serial``: ``make test`` runs them
+  after the xdist run, alone.
 * Expensive things (checkpoints, loaded models, evaluated workspaces) are built once per session
   or module: ``smoke_weights`` and ``smoke_tracker`` below; under xdist "once" is once per worker.
   Everything a test writes goes under ``tmp_path``/``tmp_path_factory`` (never a fixed path or port).

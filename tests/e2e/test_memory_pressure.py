@@ -24,7 +24,7 @@ from vots_tracker.evaluation import outputs as results
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.evaluation.memory_pressure import MemoryPolicy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # reads the node's memory use: alone (tests/conftest.py)
 GIB = 1024 ** 3
 BACKOFF = 2.0
 

@@ -31,7 +31,7 @@ E2E_DIR = Path(__file__).resolve().parent
 SEQUENCES = 4
 START_STATIC = "import vots_static_tracker; vots_static_tracker._main()"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time under xdist
 
 
 def entry(name: str, weights: Path, **env: str) -> str:
