@@ -10,7 +10,6 @@ times, so only their length can agree.
 """
 
 import logging
-import os
 import shutil
 import signal
 import subprocess
@@ -34,6 +33,8 @@ import refine_fault_hook  # noqa: E402
 BASE = "hqsam_gate_smoke"
 TAUS = "0,0.5,1"
 DERIVED = [f"{BASE}_tau0", f"{BASE}_tau0p5", f"{BASE}_tau1"]
+FAULT_TAUS = "0,1"  # refinement on (its fault matters) and off (tau 1: DMAOT alone, never faults)
+FAULTED = [f"{BASE}_tau0", f"{BASE}_tau1"]
 FRAMES = 3
 SIZE = (96, 72)
 
@@ -55,12 +56,11 @@ def assert_same_results(ours, reference):
             assert len(data.splitlines()) == len(reference[name].splitlines()) == FRAMES, name
 
 
-def sweep_cli(ws: Path, kill_at=None) -> subprocess.CompletedProcess:
-    """The sweep as a user runs it, in its own process; ``kill_at`` (write:N, publish:N) SIGKILLs it there."""
+def killed_sweep(ws: Path, kill_at: str) -> subprocess.CompletedProcess:
+    """The sweep as a user runs it, in its own process, SIGKILLed at ``kill_at`` (write:N, publish:N)."""
     args = ["sweep", "--workspace", str(ws), "--tracker", BASE, "--tau", TAUS]
-    start = [str(E2E_DIR / "sweep_kill_hook.py"), kill_at] if kill_at else ["-m", "vots_tracker"]
-    return subprocess.run([sys.executable, *start, *args], capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    return subprocess.run([sys.executable, str(E2E_DIR / "sweep_kill_hook.py"), kill_at, *args],
+                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +74,29 @@ def copy_of(ws: Path, folder: Path) -> Path:
     return Path(shutil.copytree(ws, folder / "ws", symlinks=True))
 
 
-def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path):
+def uninterrupted(ws: Path, taus: str = TAUS) -> None:
+    """The sweep's passes without its report (what run_sweep runs before `vot analysis`), in this process."""
+    from vots_tracker.evaluation.sweep.cli import base_config
+    from vots_tracker.evaluation.sweep.runner import SequenceSweeper, run_tasks
+    from vots_tracker.evaluation.sweep.settings import register_derived, settings_from
+
+    base, config = base_config(ws, BASE)
+    settings = settings_from(taus, None)
+    register_derived(ws / "trackers.ini", base, settings)
+    sweeper = SequenceSweeper(ws, BASE, settings, config, ws / "sweeps" / BASE)
+    tasks = sweeper.tasks()
+    assert sorted(run_tasks(sweeper, tasks)) == sorted(tasks)
+
+
+def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path, capsys, caplog):
     reference_ws = copy_of(fresh, tmp_path / "reference")
-    done = sweep_cli(reference_ws)
-    assert done.returncode == 0, done.stderr[-3000:]
+    uninterrupted(reference_ws)
     reference = files_of(reference_ws)
     assert len([n for n in reference if n.endswith(".bin")]) == 3 * 2 * 2  # settings x sequences x objects
 
     ws = copy_of(fresh, tmp_path / "killed")
     # Killed after the 8th result file: synthetic-01's six were published, synthetic-02's first two only staged.
-    killed = sweep_cli(ws, "write:8")
+    killed = killed_sweep(ws, "write:8")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     staged = list((ws / STAGING_DIR).rglob("*.bin"))
     assert len(staged) == 2 and all("synthetic-02" in str(p) for p in staged)
@@ -94,14 +107,16 @@ def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path):
     assert len(first) == 3 * 2 * 2  # trajectory and time file per setting and object
 
     # Killed again between two publications: one setting has the new synthetic-02, the others not yet.
-    killed = sweep_cli(ws, "publish:1")
+    killed = killed_sweep(ws, "publish:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert results.check_results(ws, DERIVED[0]) == []
     assert all(results.check_results(ws, tracker) for tracker in DERIVED[1:])
 
-    done = sweep_cli(ws)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "synthetic-01: every setting has results already; skipped" in done.stderr
+    with caplog.at_level(logging.INFO, logger="vots_tracker.evaluation.sweep.runner"):
+        assert run_sweep(ws, BASE, TAUS) == 0  # the rerun, to the end (analysis, table)
+    assert "results: complete for all 3 derived trackers" in capsys.readouterr().out
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().endswith("; skipped")]
+    assert skipped == ["baseline/synthetic-01: every setting has results already; skipped"]
     assert {p: p.stat().st_mtime_ns for p in first} == first  # resumed: synthetic-01 untouched
     assert_same_results(files_of(ws), reference)
     assert not (ws / STAGING_DIR).exists()
@@ -130,13 +145,13 @@ def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, m
 
     monkeypatch.setattr(Trajectory, "write", write_failing_once)
     with caplog.at_level(logging.WARNING, logger="vots_tracker.evaluation.sweep.runner"):
-        assert run_sweep(ws, BASE, TAUS) == 0
+        assert run_sweep(ws, BASE, FAULT_TAUS) == 0
     out = capsys.readouterr().out
     assert "refinement failed: baseline/synthetic-01 on 1 frame(s) (2); DMAOT's masks kept there" in out, out
     retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retried) == 1 and "attempt 1 of 3" in retried[0] and "injected write failure" in retried[0]
     monkeypatch.undo()
-    swept = files_of(ws)
+    swept = files_of(ws, FAULTED)
     assert not (ws / STAGING_DIR).exists()
 
     # The same derived trackers under `vot evaluate`, each tracker process with the same fault.
@@ -144,7 +159,7 @@ def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, m
                                      ignore=shutil.ignore_patterns("results", "cache", "sweeps")))
     entries = workspace_entries(ws)
     sections = []
-    for name in DERIVED:
+    for name in FAULTED:
         keys = dict(entries[name])
         argv = ["faulty"] + parse_command(keys["command"])
         keys["command"] = (f"import runpy, sys; sys.argv = {argv!r}; "
@@ -152,12 +167,12 @@ def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, m
         keys["env_VOTS_TEST_REFINE_FAULTS"] = "2"
         sections.append(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
     (evaluated / "trackers.ini").write_text("\n".join(sections), encoding="utf-8")
-    toolkit.run_vot(["evaluate", "--workspace", str(evaluated), *DERIVED], evaluated, "evaluate", offline=True)
-    for name in DERIVED:
+    toolkit.run_vot(["evaluate", "--workspace", str(evaluated), *FAULTED], evaluated, "evaluate", offline=True)
+    for name in FAULTED:
         assert results.check_results(evaluated, name) == []
-    assert_same_results(files_of(evaluated), swept)
+    assert_same_results(files_of(evaluated, FAULTED), swept)
 
     def bins(tracker):
         return {n.split("/", 1)[1]: d for n, d in swept.items() if n.startswith(tracker + "/") and n.endswith(".bin")}
 
-    assert bins(DERIVED[0]) != bins(DERIVED[2])  # refinement did change the frames it did not fail on
+    assert bins(FAULTED[0]) != bins(FAULTED[1])  # refinement did change the frames it did not fail on
