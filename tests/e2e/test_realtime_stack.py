@@ -170,12 +170,12 @@ def test_an_object_after_the_first_frame_is_refused_before_anything_runs(tmp_pat
 def test_runnable_gives_the_realtime_runtime_the_toolkits_online_run(tmp_path, smoke_weights):
     from vot.tracker import OnlineTrackerRuntime, RealtimeTrackerRuntime
 
-    from vots_tracker.evaluation import realtime, results, toolkit
+    from vots_tracker.evaluation import outputs, realtime, toolkit
 
     ws = toolkit.load_workspace(realtime_workspace(tmp_path / "ws", smoke_weights, late_object=False))
     baseline, live = ws.stack.experiments["baseline"], ws.stack.experiments["realtime"]
     assert realtime.runnable(baseline) is baseline
-    tracker = results.resolve_tracker(ws, "slow")
+    tracker = outputs.resolve_tracker(ws, "slow")
     sequence = ws.dataset["rt-01"]
     assert type(live._get_runtime(tracker, sequence, True)).run is not OnlineTrackerRuntime.run  # the toolkit's gap
     runtime = realtime.runnable(live)._get_runtime(tracker, sequence, True)

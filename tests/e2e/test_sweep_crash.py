@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import vots_tracker.evaluation.results as results
+import vots_tracker.evaluation.outputs as outputs
 import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation.staged import STAGING_DIR
@@ -101,7 +101,7 @@ def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path, capsys, caplog)
     staged = list((ws / STAGING_DIR).rglob("*.bin"))
     assert len(staged) == 2 and all("synthetic-02" in str(p) for p in staged)
     for tracker in DERIVED:  # what was staged is not in results/: the completeness check sees synthetic-02 missing
-        problems = results.check_results(ws, tracker)
+        problems = outputs.check_results(ws, tracker)
         assert problems and all("/synthetic-02:" in p for p in problems), problems
     first = {p: p.stat().st_mtime_ns for p in (ws / "results").rglob("synthetic-01/*")}
     assert len(first) == 3 * 2 * 2  # trajectory and time file per setting and object
@@ -109,8 +109,8 @@ def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path, capsys, caplog)
     # Killed again between two publications: one setting has the new synthetic-02, the others not yet.
     killed = killed_sweep(ws, "publish:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert results.check_results(ws, DERIVED[0]) == []
-    assert all(results.check_results(ws, tracker) for tracker in DERIVED[1:])
+    assert outputs.check_results(ws, DERIVED[0]) == []
+    assert all(outputs.check_results(ws, tracker) for tracker in DERIVED[1:])
 
     with caplog.at_level(logging.INFO, logger="vots_tracker.evaluation.sweep.runner"):
         assert run_sweep(ws, BASE, TAUS) == 0  # the rerun, to the end (analysis, table)
@@ -169,7 +169,7 @@ def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, m
     (evaluated / "trackers.ini").write_text("\n".join(sections), encoding="utf-8")
     toolkit.run_vot(["evaluate", "--workspace", str(evaluated), *FAULTED], evaluated, "evaluate", offline=True)
     for name in FAULTED:
-        assert results.check_results(evaluated, name) == []
+        assert outputs.check_results(evaluated, name) == []
     assert_same_results(files_of(evaluated, FAULTED), swept)
 
     def bins(tracker):
