@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import outputs, toolkit
+from ...errors import UserError
 from ...media.staging import write_text_atomic
 from ..distributed import DEFAULT_RETRIES
 from ..staged import staging
@@ -173,7 +174,7 @@ def run_tasks(sweeper: SequenceSweeper, tasks: Sequence[Task], force: bool = Fal
             try:
                 counts[task] = sweeper.run(task, force=force)
                 break
-            except SweepError:
+            except UserError:  # bad input (a missing checkpoint, an unknown sequence): one line, no retry
                 raise
             except Exception as exc:  # like `vot evaluate --persist`: log it, go on with the other sequences
                 if attempt <= retries:
