@@ -88,11 +88,17 @@ def uninterrupted(ws: Path, taus: str = TAUS) -> None:
     assert sorted(run_tasks(sweeper, tasks)) == sorted(tasks)
 
 
-def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path, capsys, caplog):
-    reference_ws = copy_of(fresh, tmp_path / "reference")
-    uninterrupted(reference_ws)
-    reference = files_of(reference_ws)
-    assert len([n for n in reference if n.endswith(".bin")]) == 3 * 2 * 2  # settings x sequences x objects
+@pytest.fixture(scope="module")
+def reference(fresh, tmp_path_factory):
+    """The uninterrupted sweep's result files, without faults."""
+    ws = copy_of(fresh, tmp_path_factory.mktemp("reference"))
+    uninterrupted(ws)
+    files = files_of(ws)
+    assert len([n for n in files if n.endswith(".bin")]) == 3 * 2 * 2  # settings x sequences x objects
+    return files
+
+
+def test_killed_sweep_resumes_to_the_same_files(fresh, reference, tmp_path, capsys, caplog):
 
     ws = copy_of(fresh, tmp_path / "killed")
     # Killed after the 8th result file: synthetic-01's six were published, synthetic-02's first two only staged.
@@ -122,7 +128,8 @@ def test_killed_sweep_resumes_to_the_same_files(fresh, tmp_path, capsys, caplog)
     assert not (ws / STAGING_DIR).exists()
 
 
-def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, monkeypatch, capsys, caplog):
+def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, reference, tmp_path, monkeypatch, capsys,
+                                                              caplog):
     """HQ-SAM fails on frame 2 in the sweep and in every derived tracker's `vot evaluate`: same bytes.
 
     The sweep's first write also fails once: the sequence is retried, as in evaluate.
@@ -176,3 +183,10 @@ def test_refinement_faults_keep_dmaot_masks_like_vot_evaluate(fresh, tmp_path, m
         return {n.split("/", 1)[1]: d for n, d in swept.items() if n.startswith(tracker + "/") and n.endswith(".bin")}
 
     assert bins(FAULTED[0]) != bins(FAULTED[1])  # refinement did change the frames it did not fail on
+
+    def unfaulted(tracker):  # the same sequence and setting, swept without the fault
+        return {n.split("/", 1)[1]: d for n, d in reference.items()
+                if n.startswith(tracker + "/") and "/synthetic-01/" in n and n.endswith(".bin")}
+
+    assert bins(FAULTED[0]) != unfaulted(FAULTED[0])  # the fault changed tau 0's masks: the match says something
+    assert bins(FAULTED[1]) == unfaulted(FAULTED[1])  # and not tau 1's: without refinement nothing can fail

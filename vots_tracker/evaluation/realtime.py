@@ -70,7 +70,8 @@ def problems(experiment, sequence) -> List[str]:
     lines = []
     for oid in late:
         frame = next(i for i in range(len(sequence)) if oid in helper.new(i))
-        lines.append(f"realtime experiment {experiment.identifier!r}, sequence {sequence.name!r}: object {oid} first appears on frame {frame + 1} of {len(sequence)}")
+        lines.append(f"realtime experiment {experiment.identifier!r}, sequence {sequence.name!r}: object {oid} "
+                     f"first appears on frame {frame + 1} of {len(sequence)}")
     return lines
 
 
