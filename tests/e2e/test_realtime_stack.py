@@ -67,7 +67,7 @@ timeout = 60
 env_VOTS_TEST_SLEEP = {SLEEP}
 """
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time under xdist
 
 
 def realtime_workspace(folder: Path, weights: Path, late_object: bool) -> Path:
