@@ -51,7 +51,7 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     sweeper = SequenceSweeper(ws, "hqsam_gate_smoke", settings_from("0,0.5,1", None), None,
                               ws / "sweeps" / "hqsam_gate_smoke")
     counts = sweeper.run(sweeper.tasks()[0])
-    assert sweeper._tracker is None and counts["hqsam_gate_smoke_tau1"][1] == 0
+    assert sweeper._tracker is None and counts.gate["hqsam_gate_smoke_tau1"][1] == 0
     shutil.rmtree(ws / "results")
     toolkit.run_vot(["evaluate", "--workspace", str(ws), *SWEPT, "dmaot_smoke"], ws, "evaluate", offline=True)
     for tracker in SWEPT:

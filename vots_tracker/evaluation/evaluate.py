@@ -147,9 +147,12 @@ def analyse_and_pack(ws: Path, trackers: List[str], echo: bool) -> int:
                             ws, "analysis", echo=echo)
             path = outputs.analysis_json(ws, name)
             _out(f"analysis: {path}")
-            if any(type(a).__name__ == "AverageAccuracy" for a in analyses):
-                for tracker in trackers:
-                    _out(f"Q {tracker}: {outputs.read_quality(path, tracker):.4f}")
+            for experiment in stack:  # Q per experiment that defines it ("Q T:" for baseline, else "Q T (E):")
+                if any(type(a).__name__ == "AverageAccuracy" for a in experiment.analyses):
+                    where = "" if experiment.identifier == "baseline" else f" ({experiment.identifier})"
+                    for tracker in trackers:
+                        quality = outputs.read_quality(path, tracker, experiment.identifier)
+                        _out(f"Q {tracker}{where}: {quality:.4f}")
         except UserError as exc:
             failures += 1
             logger.error("vot analysis: %s", exc)

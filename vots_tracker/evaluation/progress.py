@@ -33,7 +33,7 @@ class Progress:
             eta = "?"
         self.bar.set_postfix_str(f"{fps:.2f} fps, ETA {eta}", refresh=True)
 
-    def finished(self, outcome: Outcome) -> None:
+    def finished(self, outcome) -> None:  # a distributed.Outcome
         with self.bar.external_write_mode():  # the log line goes above the bar
             if outcome.ok:
                 self.done_frames += outcome.frames

@@ -6,14 +6,14 @@ exactly as ``vot evaluate`` does for every sequence (same registry, same working
 directory, same tracker runtime): the toolkit starts our TraX tracker and writes its
 results in its own format. Only where they are written differs:
 
-* **Staging.** The toolkit writes a sequence's result files one after another, after the
-  tracker finished (per object: the trajectory, then its ``.value`` files). A worker killed
-  in the middle, or a ``--force`` re-run over old results, could leave a mixture that still
-  passes the completeness check. So the task points the tracker's result storage at
-  ``<workspace>/.vots-staging/`` (the toolkit's own ``storage`` hook), checks the staged
-  results with :func:`vots_tracker.evaluation.outputs.sequence_problems`, and only then moves the
-  sequence folder into ``results/`` by directory renames. An interrupted task leaves its
-  sequence as it was, or (in the instant between two renames) absent.
+* **Staging** (:mod:`.staged`, shared with the sweep). The toolkit writes a sequence's result
+  files one after another; the task points the tracker's result storage at
+  ``<workspace>/.vots-staging/``, checks the staged results and only then moves the sequence
+  folder into ``results/`` by directory renames. An interrupted task leaves its sequence as it
+  was, or (in the instant between two renames) absent.
+* **Realtime experiments** (``realtime:`` in the stack, :mod:`.realtime`): vot-toolkit 0.9.0's
+  realtime runtime lacks ``run()``; the task gives it the toolkit's own online ``run``. A
+  sequence with an object that appears after the first frame is refused before any task runs.
 * **Resume.** Sequences whose results pass the completeness check are not run (``--force``
   runs them); an incomplete sequence is run again from scratch, all its objects (and
   repetitions) together.
@@ -25,23 +25,20 @@ results in its own format. Only where they are written differs:
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import outputs, toolkit
+from . import outputs, realtime, toolkit
 from .distributed import DEFAULT_RETRIES, Summary, Task, check_nodes, ray_session, run_tasks
 from .memory_pressure import MemoryPolicy
 from .task_memory import tracker_memory
+from .staged import STAGING_DIR, clear_staging, staging  # noqa: F401 (STAGING_DIR: where tasks stage)
 
 logger = logging.getLogger(__name__)
 
-STAGING_DIR = ".vots-staging"
 TASK_LOG_DIR = toolkit.LOG_DIR / "tasks"
 #: The toolkit logs this (with the file name) after writing a crashed tracker's output.
 _TRACKER_LOG_MESSAGE = "Tracker output written to file"
@@ -72,7 +69,7 @@ def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False,
     Each task declares the memory its tracker's preset needs (:mod:`.task_memory`) where known.
     """
     ws = toolkit.load_workspace(workspace)
-    tasks, complete = [], 0
+    tasks, complete, refused = [], 0, []
     for tracker in trackers:
         trk = outputs.resolve_tracker(ws, tracker)
         memory = tracker_memory(workspace, tracker)
@@ -82,10 +79,12 @@ def plan_tasks(workspace: Path, trackers: Sequence[str], force: bool = False,
                 if not force and not any(outputs.sequence_problems(experiment, trk, s) for s in transformed):
                     complete += 1
                     continue
+                refused += [problem for s in transformed for problem in realtime.problems(experiment, s)]
                 payload = SequenceTask(str(workspace), tracker, experiment.identifier, name, force,
                                        str(origin) if origin and origin != workspace else "")
                 frames = sum(len(s) for s in transformed)
                 tasks.append(Task(f"{tracker}/{experiment.identifier}/{name}", payload, frames, memory))
+    realtime.refuse(list(dict.fromkeys(refused)))
     return tasks, complete
 
 
@@ -98,16 +97,6 @@ def worker_env(workspace: Path) -> Dict[str, str]:
     # `vot` appends its --registry (default ".", the workspace: run_vot's working directory) to VOT_REGISTRY.
     env["VOT_REGISTRY"] = os.pathsep.join(os.environ.get("VOT_REGISTRY", "").split(os.pathsep) + ["."])
     return env
-
-
-def clear_staging(workspace: Path, trackers: Sequence[str]) -> None:
-    """Remove the staging folders of these trackers (what killed tasks left behind)."""
-    for tracker in trackers:
-        shutil.rmtree(Path(workspace) / STAGING_DIR / tracker, ignore_errors=True)
-    try:
-        (Path(workspace) / STAGING_DIR).rmdir()  # only when no other evaluation stages there
-    except OSError:
-        pass
 
 
 def evaluate(
@@ -196,7 +185,6 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
     """Ray task: evaluate one (tracker, experiment, sequence) with the toolkit's runner, staged then published."""
     from vot.experiment import run_experiment
     from vot.tracker import TrackerException
-    from vot.workspace.storage import LocalStorage
 
     _route_here(task)
     os.chdir(task.workspace)  # `vot evaluate` runs in the workspace (run_vot's cwd): "." in VOT_REGISTRY
@@ -204,30 +192,27 @@ def run_sequence(task: SequenceTask) -> Dict[str, object]:
     experiment = ws.stack.experiments[task.experiment]
     sequence = ws.dataset[task.sequence]
     tracker = outputs.resolve_tracker(ws, task.tracker)
-    stage = Path(task.workspace) / STAGING_DIR / task.tracker / f"{task.experiment}-{task.sequence}-{uuid.uuid4().hex}"
-    staged = copy.copy(tracker)
-    staged._storage = LocalStorage(str(stage))  # the toolkit's per-tracker results storage (trackers.ini `storage`)
-    names = [s.name for s in experiment.transform(sequence)]
     task_log = Path(task.workspace) / TASK_LOG_DIR / task.tracker / task.experiment / f"{task.sequence}.log"
     capture = _TaskLog(task_log)
     vot_logger = logging.getLogger("vot")
     vot_logger.addHandler(capture)
     try:
-        try:
-            run_experiment(experiment, staged, [sequence], task.force, False)
-        except TrackerException as exc:
-            cause = exc.args[1] if len(exc.args) > 1 else exc
-            return {"ok": False, "error": f"tracker failed: {cause}", "log": capture.tracker_log or str(task_log)}
-        problems = [p for s in experiment.transform(sequence) for p in outputs.sequence_problems(experiment, staged, s)]
-        if problems:
-            return {"ok": False, "error": "; ".join(problems), "log": str(task_log)}
-        for name in names:
-            _publish(_staged(stage, task, tracker, name), _final(task, tracker, name), stage)
+        with staging(task.workspace, task.tracker, f"{task.experiment}-{task.sequence}") as stage:
+            staged = stage.redirect(tracker)
+            try:
+                run_experiment(realtime.runnable(experiment), staged, [sequence], task.force, False)
+            except TrackerException as exc:
+                cause = exc.args[1] if len(exc.args) > 1 else exc
+                return {"ok": False, "error": f"tracker failed: {cause}", "log": capture.tracker_log or str(task_log)}
+            transformed = experiment.transform(sequence)
+            problems = stage.problems(experiment, staged, transformed)
+            if problems:
+                return {"ok": False, "error": "; ".join(problems), "log": str(task_log)}
+            stage.publish(tracker, task.experiment, [s.name for s in transformed])
         return {"ok": True}
     finally:
         vot_logger.removeHandler(capture)
         capture.close()
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _route_here(task: SequenceTask) -> None:
@@ -240,23 +225,3 @@ def _route_here(task: SequenceTask) -> None:
     except FileExistsError:  # another task on this node made it first
         pass
     logger.info("made the ASCII route %s -> %s on this node", task.workspace, task.origin)
-
-
-def _final(task: SequenceTask, tracker, name: str) -> Path:
-    return Path(task.workspace) / "results" / tracker.reference / task.experiment / name
-
-
-def _staged(stage: Path, task: SequenceTask, tracker, name: str) -> Path:
-    return stage / "results" / tracker.reference / task.experiment / name
-
-
-def _publish(staged: Path, final: Path, stage: Path) -> None:
-    """Move a staged sequence folder into results/ (renames only: never a mixture of old and new files)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    replaced = None
-    if final.exists():
-        replaced = stage / f"replaced-{final.name}"
-        os.replace(final, replaced)
-    os.replace(staged, final)
-    if replaced is not None:
-        shutil.rmtree(replaced, ignore_errors=True)

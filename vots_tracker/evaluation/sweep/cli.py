@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from .. import outputs, toolkit
+from ..distributed import DEFAULT_RETRIES
 from ..entries import serve_config
 from ..evaluate import DEFAULT_WORKSPACE
 from ...weights.registry import ENV_WEIGHTS_DIR
@@ -57,10 +59,10 @@ def base_config(workspace: Path, tracker: str):
 
 
 def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optional[str] = None,
-              ray: Optional[RayOptions] = None, force: bool = False) -> int:
+              ray: Optional[RayOptions] = None, force: bool = False, retries: int = DEFAULT_RETRIES) -> int:
     """The whole sweep; ``ray`` None runs the sequences one after another in this process."""
-    from .report import analyse, plot, table  # the toolkit and matplotlib: only when sweeping
-    from .runner import SequenceSweeper, run_tasks
+    from ..staged import clear_staging
+    from .runner import SequenceSweeper, run_tasks  # the toolkit and models: only when sweeping
 
     settings = settings_from(tau, proposals)  # a bad SPEC fails before anything is touched
     ws = Path(workspace).expanduser().resolve()
@@ -74,12 +76,15 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
     out_dir = ws / "sweeps" / tracker
     sweeper = SequenceSweeper(ws, tracker, settings, config, out_dir)
     tasks = sweeper.tasks()
+    clear_staging(ws, [tracker])  # what a killed sweep staged: never published, never reused
     if ray is None:
-        counts = run_tasks(sweeper, tasks, force=force)
+        counts = run_tasks(sweeper, tasks, force=force, retries=retries)
     else:
         from .parallel import run_on_ray
 
-        counts = run_on_ray(sweeper, tasks, force, ray)
+        counts = run_on_ray(sweeper, tasks, force, replace(ray, retries=retries))
+    clear_staging(ws, [tracker])
+    _report_faults(counts)
 
     problems = [problem for name in names for problem in outputs.check_results(ws, name)]
     problems += [f"{task[0]}/{task[1]}: the sweep failed (see the log)" for task in tasks if task not in counts]
@@ -89,21 +94,36 @@ def run_sweep(workspace: os.PathLike, tracker: str, tau: str, proposals: Optiona
         raise toolkit.ToolkitError(f"{len(problems)} result(s) of the derived trackers are missing or bad "
                                    "(errors above); rerun the sweep to fill the gaps")
     _out(f"results: complete for all {len(names)} derived trackers")
+    _report(ws, tracker, settings, names, config, counts, out_dir)
+    return 0
+
+
+def _report(ws: Path, tracker: str, settings, names, config, counts, out_dir: Path) -> None:
+    """One ``vot analysis`` of every derived tracker; the table and the plot."""
+    from .report import analyse, plot, table
 
     analysis = f"sweep-{tracker}-{datetime.now():%Y%m%d-%H%M%S}"
     quality, analysis_path = analyse(ws, names, analysis)
-    results = _collect(settings, names, config.proposals, quality, counts)
-    text = table(results)
+    rows = _collect(settings, names, config.proposals, quality, counts)
+    text = table(rows)
     _out(text)
     table_path = out_dir / f"{analysis}.txt"
     table_path.write_text(text + "\n", encoding="utf-8")
-    plot_path = plot(results, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
-    best = max(results, key=lambda r: r.quality)
+    plot_path = plot(rows, out_dir / f"{analysis}.png", f"{tracker}: Q against tau ({ws.name})")
+    best = max(rows, key=lambda r: r.quality)
     _out(f"best: {best.tracker} ({best.setting.describe()}, Q {best.quality:.4f})")
     _out(f"analysis: {analysis_path}")
     _out(f"table: {table_path}")
     _out(f"plot: {plot_path}")
-    return 0
+
+
+def _report_faults(counts) -> None:
+    """One line per sequence on which HQ-SAM failed (DMAOT's masks were kept there for every setting)."""
+    for task, task_counts in counts.items():
+        if task_counts.failed_frames:
+            frames = ", ".join(str(f) for f in task_counts.failed_frames)
+            _out(f"refinement failed: {task[0]}/{task[1]} on {len(task_counts.failed_frames)} frame(s) ({frames}); "
+                 "DMAOT's masks kept there for every setting")
 
 
 def _collect(settings, names, base_proposals: str, quality: Dict[str, float], counts) -> List["SettingResult"]:
@@ -111,8 +131,8 @@ def _collect(settings, names, base_proposals: str, quality: Dict[str, float], co
 
     results = []
     for setting, name in zip(settings, names):
-        decisions = sum(task_counts[name][0] for task_counts in counts.values())
-        accepted = sum(task_counts[name][1] for task_counts in counts.values())
+        decisions = sum(task_counts.gate[name][0] for task_counts in counts.values())
+        accepted = sum(task_counts.gate[name][1] for task_counts in counts.values())
         results.append(SettingResult(setting, name, setting.proposals or base_proposals, quality[name],
                                      decisions, accepted))
     return results
@@ -144,6 +164,8 @@ def register(subparsers) -> None:
     sweep.add_argument("--gpus-per-task", type=float, metavar="F", help="with Ray: GPUs per sequence (as for evaluate)")
     sweep.add_argument("--cpus-per-task", type=float, metavar="C", help="with Ray: CPUs per sequence (as for evaluate)")
     add_memory_arguments(sweep)  # with Ray: tasks killed by Ray's memory monitor (as for evaluate)
+    sweep.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="R",
+                       help=f"re-runs of a sequence whose sweep failed (as for evaluate) [{DEFAULT_RETRIES}]")
     sweep.add_argument("--force", action="store_true", help="recompute sequences that already have all results")
     for option in _GATE_DEPENDENT:  # accepted only to be refused with the reason
         sweep.add_argument(f"--{option}", action="store_true", help="refused: " + _GATE_DEPENDENT[option])
@@ -174,4 +196,6 @@ def _cmd_sweep(args) -> int:
                          memory=memory_policy(args))
     elif args.gpus_per_task is not None or args.cpus_per_task is not None:
         raise SweepError("--gpus-per-task and --cpus-per-task apply to Ray runs: add --workers N or --ray-address")
-    return run_sweep(args.workspace, args.tracker, args.tau, args.proposals, ray, args.force)
+    if args.retries < 0:
+        raise SweepError(f"--retries must be >= 0, got {args.retries}")
+    return run_sweep(args.workspace, args.tracker, args.tau, args.proposals, ray, args.force, args.retries)

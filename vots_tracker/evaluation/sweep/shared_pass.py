@@ -5,7 +5,9 @@ DMAOT's memory holds its own predictions and HQ-SAM's proposals depend only on t
 frame and DMAOT's masks. :class:`SweepSession` is a :class:`TrackingSession` whose
 frame step propagates and proposes once (every proposal set from one decoder pass),
 then runs the tracker's own pure steps per setting: :func:`apply_gate`,
-:func:`settle_overlaps` and :func:`claim_new_objects`. A derived tracker run on its own executes
+:func:`settle_overlaps` and :func:`claim_new_objects`. A frame whose refinement fails
+goes through the tracker's own fault policy (:class:`RefinementFaults`): DMAOT's masks
+for every setting, counted, and refinement off after too many failures in a row. A derived tracker run on its own executes
 the same functions on the same numbers, so its masks are identical bit for bit.
 
 :class:`SharedPass` turns the pass into VOT toolkit runtimes: the toolkit's own
@@ -52,20 +54,43 @@ class SweepSession(TrackingSession):
         return [result] * len(self.settings) if first else result  # the first frame is the given masks
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
+        coarse, pending = self._propagate(frame, timing)
+        gated = None
+        if pending is not None:  # refining: a failure keeps DMAOT's masks, as TrackingSession's frame step does
+            gated = self.faults.attempt(self.frame_index, len(coarse),
+                                        lambda: self._gate_all(frame, coarse, pending, new_objects, timing))
+        if gated is None:  # not refining (turned off after repeated faults) or failed: DMAOT's masks for all
+            finals, keys = {None: claim_new_objects(coarse, new_objects)}, [None] * len(self.settings)
+        else:
+            finals, keys, decisions, accepted = gated
+            self.decisions += decisions  # counted only for frames whose refinement succeeded
+            self.accepted += accepted
+        self._add_objects(new_objects)
+        self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
+        ordered = {key: {object_id: final[object_id] for object_id in self.object_ids} for key, final in finals.items()}
+        return [ordered[key] for key in keys]
+
+    def _gate_all(self, frame, coarse, pending, new_objects, timing):
+        """Propose once, then gate, settle and claim per setting: (finals by key, key per setting, counts).
+
+        May raise (HQ-SAM): the caller's fault policy keeps DMAOT's masks then. Pure apart from the
+        embedding, so a retry after an out-of-memory computes the same.
+        """
         from ...refine.stage import apply_gate, settle_overlaps
 
-        coarse, pending = self._propagate(frame, timing)
         embedding = self._take_embedding(frame, pending, timing)
         t0 = time.perf_counter()
         proposed = self.refinement.propose(embedding, coarse, self.name_sets)
         finals: Dict[tuple, Dict[int, np.ndarray]] = {}
         keys = []
+        decisions = np.zeros_like(self.decisions)
+        accepted_counts = np.zeros_like(self.accepted)
         for n, setting in enumerate(self.settings):
             candidates = proposed[self._set_of[n]]
             gated, reports = apply_gate(coarse, candidates, setting.tau, self.refinement.options.gate)
             accepted = tuple(report.accepted for report in reports.values())
-            self.decisions[n] += len(candidates.present)
-            self.accepted[n] += sum(accepted)
+            decisions[n] += len(candidates.present)
+            accepted_counts[n] += sum(accepted)
             # What follows the gate depends on tau only through which proposals it accepted:
             # settings that agree on this frame share one result (and one reply to the toolkit).
             keys.append((self._set_of[n], accepted))
@@ -73,10 +98,7 @@ class SweepSession(TrackingSession):
                 settled = settle_overlaps(gated, coarse, self.config.resolve_overlaps)
                 finals[keys[-1]] = claim_new_objects(settled, new_objects)
         timing.refine = time.perf_counter() - t0
-        self._add_objects(new_objects)
-        self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
-        ordered = {key: {object_id: final[object_id] for object_id in self.object_ids} for key, final in finals.items()}
-        return [ordered[key] for key in keys]
+        return finals, keys, decisions, accepted_counts
 
 
 class _SweepTracker:
@@ -135,6 +157,7 @@ class SharedPass:
         self._frames: List[List[List[PackedMask]]] = []  # frame -> setting -> objects in arrival order
         self._times: List[float] = []  # frame -> seconds the shared pass spent on it
         self.counts: Optional[Tuple[List[int], List[int]]] = None
+        self.failed_frames: List[int] = []  # frames whose refinement failed: DMAOT's masks for every setting
 
     def reply(self, index: int, frame, new, setting: int):
         """(the setting's objects on frame ``index``, the pass's time for it), as a TraX runtime returns them."""
@@ -174,6 +197,7 @@ class SharedPass:
         self._frames.append(packed_frame)
         session = self._loop.session
         self.counts = (session.decisions.tolist(), session.accepted.tolist())
+        self.failed_frames = list(session.faults.failed_frames)
 
     def runtime(self, tracker, setting: int):
         """A toolkit runtime for derived tracker ``tracker`` that answers with setting ``setting``."""
