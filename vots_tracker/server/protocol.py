@@ -116,6 +116,7 @@ class TraxLoop:
         frame, path = read_frame(images)
         if not objects:
             raise ProtocolError("INITIALIZE request carries no objects")
+        self._keep_decisions(path)
         masks = self.session.step(frame, self._new_objects(objects, frame.shape))
         logger.info("initialized %d object(s) on %s (%dx%d)", len(self.session.object_ids), path,
                     frame.shape[1], frame.shape[0])
@@ -131,6 +132,16 @@ class TraxLoop:
         masks = self.session.step(frame, new)
         self.frames += 1
         return self._reply(masks)
+
+    def _keep_decisions(self, frame_path: str) -> None:
+        """Keep the sequence's gate decisions in its workspace (see decision_log), when it refines."""
+        if getattr(self.session, "refinement", None) is None:
+            return
+        from .decision_log import ENV_TRACKER_NAME, workspace_decision_file
+
+        target = workspace_decision_file(frame_path)
+        if target is not None:
+            self.session.keep_decisions(target, os.environ[ENV_TRACKER_NAME].strip(), target.stem)
 
     @staticmethod
     def _reply(masks: Dict[int, np.ndarray]) -> List:

@@ -93,7 +93,10 @@ class SequenceSweeper:
 
             self._tracker = Tracker.from_config(self.config)
         started = time.monotonic()
-        shared = SharedPass(self._tracker, self.settings)
+        from ...server.decision_log import decision_file
+
+        files = [decision_file(self.workspace, name, sequence.name) for name in self.names]
+        shared = SharedPass(self._tracker, self.settings, (files, self.names, sequence.name))
         try:
             for index, derived in enumerate(self._derived):
                 # The toolkit's own experiment loop and results storage, with our runtime in place of TraX.

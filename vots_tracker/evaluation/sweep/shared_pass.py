@@ -20,11 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from vot.tracker import OnlineTrackerRuntime
 
+from ...server.decision_log import DecisionLog, frame_record, header
 from ...server.protocol import TraxLoop
 from ...server.session import FrameTiming, Tracker, TrackingSession, claim_new_objects
 from .settings import GateSetting
@@ -47,11 +49,22 @@ class SweepSession(TrackingSession):
         self._set_of = [self.name_sets.index(t) for t in tokens]
         self.decisions = np.zeros(len(self.settings), dtype=np.int64)  # objects gated, summed over frames
         self.accepted = np.zeros(len(self.settings), dtype=np.int64)  # of which a proposal was kept
+        self.setting_logs: List[Optional[DecisionLog]] = [None] * len(self.settings)
+
+    def keep_setting_decisions(self, paths: Sequence[Path], trackers: Sequence[str], sequence: str) -> None:
+        """Each setting's gate decisions in its own file, as its derived tracker's `serve` would write them."""
+        self.setting_logs = [
+            DecisionLog(path, header(tracker, sequence, setting.tau, self.refinement.options.gate,
+                                     setting.proposals or self.config.proposals))
+            for path, tracker, setting in zip(paths, trackers, self.settings)]
 
     def step(self, frame: np.ndarray, new_objects=None) -> List[Dict[int, np.ndarray]]:
         first = self.frame_index < 0
         result = super().step(frame, new_objects)
-        return [result] * len(self.settings) if first else result  # the first frame is the given masks
+        if first:  # the given masks, for every setting
+            for log in filter(None, self.setting_logs):
+                log.write(frame_record(0, self.object_ids, result, {}, (), self.object_ids))
+        return [result] * len(self.settings) if first else result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
         from ...refine.stage import apply_gate, settle_overlaps
@@ -61,7 +74,7 @@ class SweepSession(TrackingSession):
         t0 = time.perf_counter()
         proposed = self.refinement.propose(embedding, coarse, self.name_sets)
         finals: Dict[tuple, Dict[int, np.ndarray]] = {}
-        keys = []
+        keys, logged = [], []
         for n, setting in enumerate(self.settings):
             candidates = proposed[self._set_of[n]]
             gated, reports = apply_gate(coarse, candidates, setting.tau, self.refinement.options.gate)
@@ -74,22 +87,35 @@ class SweepSession(TrackingSession):
             if keys[-1] not in finals:
                 settled = settle_overlaps(gated, coarse, self.config.resolve_overlaps)
                 finals[keys[-1]] = claim_new_objects(settled, new_objects)
+            if self.setting_logs[n] is not None:
+                logged.append((self.setting_logs[n], finals[keys[-1]], reports, candidates.present))
         timing.refine = time.perf_counter() - t0
         self._add_objects(new_objects)
         self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
+        for log, final, reports, present in logged:  # after _add_objects: arrivals are listed too
+            log.write(frame_record(self.frame_index, self.object_ids, final, reports, present, new_objects))
         ordered = {key: {object_id: final[object_id] for object_id in self.object_ids} for key, final in finals.items()}
         return [ordered[key] for key in keys]
+
+    def close(self) -> None:
+        for log in filter(None, self.setting_logs):
+            log.close()
+        super().close()
 
 
 class _SweepTracker:
     """What :class:`TraxLoop` needs of a tracker: sessions, here sweep sessions."""
 
-    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting], decisions=None):
         self.tracker = tracker
         self.settings = list(settings)
+        self.decisions = decisions  # (paths, derived tracker names, sequence) or None
 
     def new_session(self) -> SweepSession:
-        return SweepSession(self.tracker, self.settings)
+        session = SweepSession(self.tracker, self.settings)
+        if self.decisions is not None:
+            session.keep_setting_decisions(*self.decisions)
+        return session
 
 
 class _SweepLoop(TraxLoop):
@@ -98,6 +124,9 @@ class _SweepLoop(TraxLoop):
     @staticmethod
     def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[Dict[int, np.ndarray]]:
         return per_setting
+
+    def _keep_decisions(self, frame_path: str) -> None:
+        pass  # one file per setting instead, opened by the session (see SweepSession.keep_setting_decisions)
 
 
 @dataclass(frozen=True)
@@ -131,9 +160,10 @@ class SharedPass:
     toolkit's own trajectory size divided by eight, not one trajectory per setting.
     """
 
-    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting], decisions=None):
+        """``decisions``: (one decision file per setting, the derived trackers' names, the sequence's name)."""
         self.settings = list(settings)
-        self._loop = _SweepLoop(_SweepTracker(tracker, settings))
+        self._loop = _SweepLoop(_SweepTracker(tracker, settings, decisions))
         self._frames: List[List[List[PackedMask]]] = []  # frame -> setting -> objects in arrival order
         self._times: List[float] = []  # frame -> seconds the shared pass spent on it
         self.counts: Optional[Tuple[List[int], List[int]]] = None
