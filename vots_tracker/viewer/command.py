@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         for name, masks in zip(names, stored):
             if masks is None:
                 missing[name].append(sequence.name)
-                _out(f"no results: {name} has none for {sequence.name}")
         if all(masks is not None for masks in stored):
             draw_sequence(sequence, stored, out, args)
             shown += 1
@@ -103,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if len(missing[name]) == len(sequences) > 1:
             _out(f"no results: {name} has none in {view.path / 'results'} (experiment {view.experiment.identifier})")
+        else:
+            for sequence_name in missing[name]:
+                _out(f"no results: {name} has none for {sequence_name}")
         _say_undecided(name, undecided[name], len(sequences))
     acceptance_picture(view, out)
     if shown == 0:
