@@ -14,6 +14,22 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ..server.decision_log import Decisions
 
 ACCEPTED, REFUSED, REDETECTED, FAULT = "#2ca02c", "#d62728", "#1f77b4", "#ff7f0e"
+ABSENT, GIVEN = "#aaaaaa", "#555555"
+
+
+def _legend(tau: float):
+    """Every symbol, whether or not this sequence has it (one legend for the figure)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    def mark(marker, colour, label, size=6):
+        return Line2D([], [], linestyle="none", marker=marker, color=colour, markersize=size, label=label)
+
+    return [mark("o", ACCEPTED, "accepted (IoU > tau)"), mark("x", REFUSED, "refused"),
+            mark("|", ABSENT, "DMAOT mask empty", 9), mark("*", REDETECTED, "re-detected", 9),
+            Line2D([], [], color=GIVEN, linestyle=":", label="mask given"),
+            Patch(color=FAULT, alpha=0.25, label="refinement fault"),
+            Line2D([], [], color="black", linestyle="--", label=f"tau {tau:g}")]
 
 
 @dataclass
@@ -89,16 +105,15 @@ def _timeline(ax, gate: ObjectGate, tau: float, faults, length: int) -> None:
             ax.scatter(*zip(*points), s=14, color=colour, marker=marker, zorder=3, label=label)
     absent = [f for f, p, g, r in zip(gate.frames, gate.present, gate.given, gate.redetected) if not (p or g or r)]
     if absent:
-        ax.scatter(absent, [0.0] * len(absent), s=10, color="#bbbbbb", marker="|", zorder=2, label="DMAOT: absent")
+        ax.scatter(absent, [0.0] * len(absent), s=40, color=ABSENT, marker="|", zorder=2)
     redetected = [f for f, r in zip(gate.frames, gate.redetected) if r]
     if redetected:
-        ax.scatter(redetected, [1.0] * len(redetected), s=40, color=REDETECTED, marker="*", zorder=3,
-                   label="re-detected")
+        ax.scatter(redetected, [1.0] * len(redetected), s=40, color=REDETECTED, marker="*", zorder=3)
     for frame in (f for f, g in zip(gate.frames, gate.given) if g):
-        ax.axvline(frame, color="#555555", linestyle=":", linewidth=1)
+        ax.axvline(frame, color=GIVEN, linestyle=":", linewidth=1)
     for frame, _kind in faults:
         ax.axvspan(frame - 0.5, frame + 0.5, color=FAULT, alpha=0.25, linewidth=0)
-    ax.axhline(tau, color="black", linestyle="--", linewidth=1, label=f"tau {tau:g}")
+    ax.axhline(tau, color="black", linestyle="--", linewidth=1)
     top = max([1.0] + ys)
     ax.set_ylim(-0.05, top * 1.08)
     ax.set_xlim(-0.5, max(length, 1) - 0.5)
@@ -116,7 +131,9 @@ def plot_sequence_gate(decisions: Decisions, names: Dict[int, str], length: int,
     tau = float(head.get("tau", 0.0))
     faults = fault_frames(decisions)
     plt, fig = _figure(11.0, 1.0 + 1.7 * max(1, len(ids)))
-    grid = fig.add_gridspec(max(1, len(ids)), 2, width_ratios=(4.2, 1.0), hspace=0.55, wspace=0.12)
+    top = 1 - 0.95 / fig.get_figheight()  # room for the title and the legend
+    grid = fig.add_gridspec(max(1, len(ids)), 2, width_ratios=(4.2, 1.0), hspace=0.55, wspace=0.08, top=top,
+                            bottom=0.55 / fig.get_figheight(), left=0.07, right=0.94)
     rates = fig.add_subplot(grid[:, 1])
     for row, object_id in enumerate(ids):
         gate = gates[object_id]
@@ -125,12 +142,11 @@ def plot_sequence_gate(decisions: Decisions, names: Dict[int, str], length: int,
         rate = gate.rate()
         shown = f"{gate.kept}/{gate.decided} accepted ({rate:.0%})" if rate is not None else "never gated"
         ax.set_title(f"object {names.get(object_id, object_id)}: {shown}", fontsize=9, loc="left")
-        if row == 0:
-            handles, labels = ax.get_legend_handles_labels()
-            ax.legend(handles, labels, fontsize=7, ncol=6, loc="lower left", bbox_to_anchor=(0, 1.18), frameon=False)
         if row == len(ids) - 1:
             ax.set_xlabel("frame")
     _rate_bars(rates, [names.get(i, str(i)) for i in ids], [gates[i].rate() for i in ids])
+    fig.legend(handles=_legend(tau), loc="upper center", bbox_to_anchor=(0.5, 1 - 0.55 / fig.get_figheight()),
+               ncol=7, fontsize=8, frameon=False)
     fault_note = f"; refinement faults on {len(faults)} frame(s)" if faults else ""
     fig.suptitle(f"{head.get('sequence')} - {head.get('tracker')}: gate {head.get('gate')}, tau {tau:g}, "
                  f"proposals {head.get('proposals')}{fault_note}", fontsize=10)
@@ -143,6 +159,7 @@ def _rate_bars(ax, labels: Sequence[str], rates: Sequence[Optional[float]]) -> N
     for y, rate in zip(positions, rates):
         ax.text(0.02, y, "-" if rate is None else f"{rate:.0%}", va="center", fontsize=8)
     ax.set_yticks(positions, [f"obj {label}" for label in labels], fontsize=8)
+    ax.yaxis.tick_right()
     ax.set_xlim(0, 1)
     ax.set_title("acceptance rate", fontsize=9)
     ax.grid(True, axis="x", alpha=0.3)

@@ -43,15 +43,21 @@ def disagreement(a: Dict[int, np.ndarray], b: Dict[int, np.ndarray], shape: Tupl
     return label_map(a, shape) != label_map(b, shape)
 
 
-def _title(canvas: np.ndarray, text: str) -> None:
+def _label(canvas: np.ndarray, text: str, bottom: bool) -> None:
+    """White text on a black box in the top-left (titles) or bottom-left (frame labels) corner."""
     import cv2
 
     scale = max(0.4, min(canvas.shape[:2]) / 600.0)
     thickness = max(1, int(round(scale * 1.5)))
-    (_, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    origin = (4, 4 + th)
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, TITLE_BGR, thickness, cv2.LINE_AA)
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    box_h = th + base + 6
+    y0 = canvas.shape[0] - box_h if bottom else 0
+    cv2.rectangle(canvas, (0, y0), (min(canvas.shape[1], tw + 8) - 1, y0 + box_h - 1), (0, 0, 0), -1)
+    cv2.putText(canvas, text, (4, y0 + 3 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, TITLE_BGR, thickness, cv2.LINE_AA)
+
+
+def _title(canvas: np.ndarray, text: str) -> None:
+    _label(canvas, text, bottom=False)
 
 
 def panel(frame_rgb: np.ndarray, masks: Dict[int, np.ndarray], title: str = "",
@@ -131,10 +137,4 @@ def contact_sheet(tiles: Sequence[np.ndarray], columns: Optional[int], scale: fl
 
 def corner_label(tile: np.ndarray, text: str) -> None:
     """Text in the bottom-left corner (the frame number; titles sit top-left)."""
-    import cv2
-
-    scale = max(0.35, min(tile.shape[:2]) / 700.0)
-    thickness = max(1, int(round(scale * 1.5)))
-    origin = (4, tile.shape[0] - 5)
-    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-    cv2.putText(tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, TITLE_BGR, thickness, cv2.LINE_AA)
+    _label(tile, text, bottom=True)
