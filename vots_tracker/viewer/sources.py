@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import UserError
-from ..evaluation import results as toolkit_results
+from ..evaluation import outputs as toolkit_results
 from ..evaluation import toolkit
 from ..server.decision_log import DecisionFileError, Decisions, decision_file, mask_digest, read_decisions
 

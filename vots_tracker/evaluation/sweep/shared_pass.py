@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -52,10 +52,12 @@ class SweepSession(TrackingSession):
         self.setting_logs: List[Optional[DecisionLog]] = [None] * len(self.settings)
 
     def keep_setting_decisions(self, paths: Sequence[Path], trackers: Sequence[str], sequence: str) -> None:
-        """Each setting's gate decisions in its own file, as its derived tracker's `serve` would write them."""
+        """Each setting's gate decisions in its own file, as its derived tracker's `serve` would write them
+        (none for a setting whose tracker does not refine: tau >= 1 with the exact gate)."""
         self.setting_logs = [
             DecisionLog(path, header(tracker, sequence, setting.tau, self.refinement.options.gate,
                                      setting.proposals or self.config.proposals))
+            if replace(self.config, tau=setting.tau).refine else None
             for path, tracker, setting in zip(paths, trackers, self.settings)]
 
     def step(self, frame: np.ndarray, new_objects=None) -> List[Dict[int, np.ndarray]]:
