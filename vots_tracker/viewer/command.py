@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
             for sequence_name in missing[name]:
                 _out(f"no results: {name} has none for {sequence_name}")
         _say_undecided(name, undecided[name], len(sequences))
-    acceptance_picture(view, out)
     if shown == 0:
         raise ShowError(f"nothing to show: no sequence has results for {' and '.join(names)} "
                         "(run `vot evaluate` first)")
+    acceptance_picture(view, out)
     _out(f"show: {shown} of {len(sequences)} sequence(s) drawn into {out}")
     return 0
 
