@@ -180,7 +180,7 @@ def plot_workspace_acceptance(rates: Dict[str, Dict[str, Tuple[int, int]]], path
         per = rates[tracker]
         overall = (sum(a for a, _ in per.values()), sum(d for _, d in per.values()))
         values = [overall] + [per.get(s, (0, 0)) for s in sequences]
-        ys = [len(rows) - 1 - r - 0.4 + height * (k + 0.5) for r in range(len(rows))]
+        ys = [len(rows) - 1 - r + 0.4 - height * (k + 0.5) for r in range(len(rows))]  # first tracker on top
         fractions = [a / d if d else 0.0 for a, d in values]
         ax.barh(ys, fractions, height=height * 0.9, color=colours(k % 10), label=tracker)
         for y, (a, d), fraction in zip(ys, values, fractions):
