@@ -143,6 +143,8 @@ def test_contact_sheet_grid_marks_the_pixels_where_the_trackers_differ(shown, vi
 
 @pytest.mark.slow
 def test_video_frames_mark_the_disagreement(shown, view):
+    """MP4 is lossy (the random-weight disagreement is a fine pattern that it blurs), so the check is
+    statistical: where the trackers differ the video is magenta (R + B - 2G high), elsewhere it is not."""
     sequence = view.sequences(["synthetic-01"])[0]
     capture = cv2.VideoCapture(str(shown.out / "synthetic-01.mp4"))
     checked = 0
@@ -150,12 +152,13 @@ def test_video_frames_mark_the_disagreement(shown, view):
         ok, frame = capture.read()
         assert ok
         differ, _ = _diff(view, sequence, index)
-        inner = cv2.erode(differ.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)  # MP4 blurs edges
-        inner[:TEXT_ROWS], inner[-TEXT_ROWS:] = False, False
-        if inner.sum() < 50:
+        differ[:TEXT_ROWS], differ[-TEXT_ROWS:] = False, False
+        if differ.sum() < 50:
             continue
-        error = np.abs(frame[:, :W].astype(int) - MAGENTA_BGR)[inner].max(axis=1)
-        assert np.mean(error < 60) > 0.95, index
+        for left in (0, W + GAP):
+            blue, green, red = (frame[:, left:left + W, c].astype(int) for c in range(3))
+            magenta = red + blue - 2 * green  # 510 for pure magenta, about 0 for grey
+            assert magenta[differ].mean() > 150 and magenta[differ].mean() > magenta[~differ].mean() + 100, index
         checked += 1
     capture.release()
     assert checked > 0
