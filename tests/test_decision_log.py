@@ -2,7 +2,6 @@
 and the same lines from `serve` and `track` (real server, real libtrax client, random-init weights)."""
 
 import json
-import os
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from test_server import ServerUnderTest, image, objects, write_clip
+from trax_harness import ServerProcess, image, regions, reply_masks, write_clip
 from vots_tracker.server.decision_log import (
     ENV_TRACKER_NAME,
     DecisionFileError,
@@ -89,10 +88,13 @@ def test_serve_finds_its_workspace_from_the_frame_path(tmp_path, caplog):
     assert "VOTS_TRACKER_NAME is not set" in caplog.text and "is not a tracker name" in caplog.text
 
 
+SIZE = (120, 160)  # objects large enough for random-init DMAOT to keep some of them
+
+
 def _workspace_clip(root: Path, frames: int):
     """A clip laid out as a toolkit workspace's sequence (what `serve` recognises)."""
     sequence = root / "ws" / "sequences" / "clip"
-    paths, masks = write_clip(sequence / "color", frames)
+    paths, masks = write_clip(sequence / "color", frames, objects=3, size=SIZE)
     (sequence / "sequence").write_text("channels.color=color/%08d.jpg\n")
     (root / "ws" / "config.yaml").write_text("stack: none\n")
     return paths, masks, root / "ws" / "logs" / "gate" / "gated" / "clip.jsonl"
@@ -103,39 +105,31 @@ def killed_serve(tmp_path_factory, smoke_weights):
     """`serve` (hqsam_gate_smoke, tau 0.2) in a workspace layout, SIGKILLed after 4 of 6 frames."""
     root = tmp_path_factory.mktemp("killed-serve")
     paths, masks, target = _workspace_clip(root, 6)
-    saved = os.environ.get(ENV_TRACKER_NAME)
-    os.environ[ENV_TRACKER_NAME] = "gated"  # what the workspace's trackers.ini entry sets
-    try:
-        server = ServerUnderTest(["--preset", "hqsam_gate_smoke", "--weights-dir", str(smoke_weights),
-                                  "--tau", "0.2"], cwd=root)
-    finally:
-        os.environ.pop(ENV_TRACKER_NAME) if saved is None else os.environ.update({ENV_TRACKER_NAME: saved})
+    server = ServerProcess(["--preset", "hqsam_gate_smoke", "--weights-dir", str(smoke_weights), "--tau", "0.2"],
+                           cwd=root, env={ENV_TRACKER_NAME: "gated"})  # what the workspace's trackers.ini entry sets
     replies = []
-    try:
-        reply, _ = server.client.initialize(image(paths[0]), objects(masks[0][:2]), {})
-        replies.append(reply)
+    with server:
+        client = server.connect()
+        reply, _ = client.initialize(image(paths[0]), regions(masks[0][:2]), {})
+        replies.append(reply_masks(reply, SIZE))
         for t in (1, 2, 3):
-            reply, _ = server.client.frame(image(paths[t]), {}, objects([masks[t][2]]) if t == 2 else [])
-            replies.append(reply)
-        server.proc.send_signal(signal.SIGKILL)  # mid-sequence: no QUIT, no close()
-        server.proc.wait(timeout=30)
-    finally:
-        server.close()
+            reply, _ = client.frame(image(paths[t]), {}, regions([masks[t][2]]) if t == 2 else [])
+            replies.append(reply_masks(reply, SIZE))
+        server.abandoned = True
+        server.signal(signal.SIGKILL)  # mid-sequence: no QUIT, no close()
+        assert server.exit_code(30) == -signal.SIGKILL
     return SimpleNamespace(paths=paths, masks=masks, replies=replies, target=target)
 
 
 @pytest.mark.slow
 def test_killed_server_leaves_a_readable_file_that_matches_its_replies(killed_serve):
-    from vots_tracker.server.protocol import region_to_mask
-
     decisions = read_decisions(killed_serve.target)
     assert decisions.header["tracker"] == "gated" and decisions.header["sequence"] == "clip"
     assert decisions.header["tau"] == 0.2 and decisions.torn is None
     assert sorted(decisions.frames) == [0, 1, 2, 3]
-    for frame, reply in enumerate(killed_serve.replies):  # one entry per object seen so far: the mask it replied
+    for frame, replied in enumerate(killed_serve.replies):  # one entry per object seen so far: the mask it replied
         record = decisions.frames[frame]
-        assert record["ids"] == list(range(1, len(reply) + 1))
-        replied = [region_to_mask(region, (120, 160), n) for n, (region, _props) in enumerate(reply)]
+        assert record["ids"] == list(range(1, len(replied) + 1))
         assert record["crc"] == [mask_digest(m) for m in replied]
         assert record["area"] == [int(m.sum()) for m in replied]
     assert decisions.frames[0]["given"] == [True, True] and decisions.frames[2]["given"] == [False, False, True]
@@ -153,7 +147,7 @@ def test_track_writes_the_same_lines_as_serve(tmp_path, smoke_weights, killed_se
     mask_dir = tmp_path / "masks"
     mask_dir.mkdir()
     for frame, ids in ((0, (1, 2)), (2, (3,))):
-        labels = np.zeros((120, 160), np.uint8)
+        labels = np.zeros(SIZE, np.uint8)
         for object_id in ids:
             labels[masks[frame][object_id - 1]] = object_id
         write_palette_png(mask_dir / f"{paths[frame].stem}.png", labels)
