@@ -27,7 +27,8 @@ ALLOWED: Dict[str, Set[str]] = {
     "server": BASE | MODELS | CONFIG | {"media"},
     "workspace": BASE | CONFIG | {"media"},
     "evaluation": BASE | MODELS | CONFIG | {"media", "server", "workspace"},
-    "cli": BASE | MODELS | CONFIG | {"media", "server", "workspace", "evaluation"},
+    "viewer": BASE | {"media", "server", "evaluation"},
+    "cli": BASE | MODELS | CONFIG | {"media", "server", "workspace", "evaluation", "viewer"},
     "__main__": {"cli"},
 }
 #: The one function allowed past 60 lines (its docstring says why).

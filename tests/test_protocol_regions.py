@@ -47,3 +47,19 @@ def test_non_contiguous_input_is_copied_not_corrupted():
     mask[::2, 3:20] = True
     view = mask[:, ::-1]  # a non-contiguous view
     np.testing.assert_array_equal(roundtrip(view), view)
+
+
+def test_one_column_masks_survive_the_toolkits_conversion():
+    """The toolkit stores a reply crop whose foreground sits only in its first column as empty
+    (vot-toolkit 0.9.0 Mask(optimize=True)); the server's crop keeps a column before it."""
+    from vot.tracker.trax import convert_traxregion
+
+    for column, rows in ((7, slice(3, 9)), (7, slice(4, 5)), (59, slice(0, 40))):
+        mask = np.zeros((40, 60), dtype=bool)
+        mask[rows, column] = True
+        stored = convert_traxregion(mask_to_region(mask)).rasterize((0, 0, 59, 39)).astype(bool)
+        np.testing.assert_array_equal(stored, mask)
+        np.testing.assert_array_equal(roundtrip(mask), mask)
+    wide = np.zeros((40, 60), dtype=bool)
+    wide[5:9, 10:12] = True
+    assert mask_to_region(wide).offset() == (10, 5)  # two columns and more: the tight box, as before

@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "vots_tracker.workspace.folder",
     "vots_tracker.evaluation.commands",
     "vots_tracker.evaluation.sweep.cli",
+    "vots_tracker.viewer.command",
     "vots_tracker.workspace.convert",
 )
 

@@ -108,3 +108,21 @@ def shared_numba_cache(tmp_path_factory):
         yield path
     finally:
         os.environ.pop("NUMBA_CACHE_DIR", None)
+
+
+@pytest.fixture(scope="session")
+def smoke_cycle(tmp_path_factory):
+    """`vots-tracker smoke` once per session (2 sequences x 10 frames, 320x240, 3 objects; vot test, evaluate,
+    analysis, report, pack of the three smoke trackers): its workspace, exit code and stdout. Tests that need
+    evaluated smoke trackers share it instead of evaluating again."""
+    import contextlib
+    import io
+    import types
+
+    from vots_tracker.evaluation.smoke import run_smoke
+
+    ws = tmp_path_factory.mktemp("smoke-cycle") / "smoke"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = run_smoke(ws, sequences=2, frames=10, size=(320, 240), objects=3)
+    return types.SimpleNamespace(workspace=ws, rc=rc, out=printed.getvalue())

@@ -4,7 +4,7 @@ The sweep runs its sequence as a task on a local Ray instance (the same per-sequ
 function runs in-process without --workers). One synthetic sequence (5 frames, 160x120, 2 objects, one arriving late): the sweep of
 hqsam_gate_smoke over tau 0, 0.5, 1 must write, for every derived tracker, the same
 files as the toolkit running that tracker's own `serve` process, with byte-identical
-mask trajectories (`*.bin`); tau 1 must equal the DMAOT-only entry of the same model.
+mask trajectories (`*.bin`) and gate decision files; tau 1 must equal the DMAOT-only entry of the same model.
 """
 
 import re
@@ -47,6 +47,11 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     assert matplotlib.image.imread(str(png)).shape[:2] == (450, 700)
 
     swept = {tracker: files_of(ws / "results", tracker) for tracker in SWEPT}
+    gate_logs = ws / "logs" / "gate"  # each derived tracker's gate decisions, as its own `serve` keeps them
+    swept_decisions = {tracker: files_of(gate_logs, tracker) for tracker in SWEPT}
+    assert sorted(swept_decisions["hqsam_gate_smoke_tau0"]) == ["synthetic-01.jsonl"]
+    assert swept_decisions["hqsam_gate_smoke_tau1"] == {}  # tau 1 does not refine: no gate, no decisions
+    shutil.rmtree(gate_logs)
     # A rerun skips sequences that every setting already has (no model is loaded).
     sweeper = SequenceSweeper(ws, "hqsam_gate_smoke", settings_from("0,0.5,1", None), None,
                               ws / "sweeps" / "hqsam_gate_smoke")
@@ -55,6 +60,7 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
     shutil.rmtree(ws / "results")
     toolkit.run_vot(["evaluate", "--workspace", str(ws), *SWEPT, "dmaot_smoke"], ws, "evaluate", offline=True)
     for tracker in SWEPT:
+        assert files_of(gate_logs, tracker) == swept_decisions[tracker], tracker  # byte for byte
         assert outputs.check_results(ws, tracker) == []
         evaluated = files_of(ws / "results", tracker)
         assert sorted(evaluated) == sorted(swept[tracker])  # same names: trajectories and time files

@@ -34,12 +34,8 @@ def test_synthetic_workspace_with_random_weights_loads_offline(tmp_path, no_down
 
 
 @pytest.mark.slow
-def test_smoke_cycle(tmp_path, capsys):
-    from vots_tracker.evaluation.smoke import run_smoke
-
-    ws = tmp_path / "smoke"
-    rc = run_smoke(ws, sequences=2, frames=10, size=(320, 240), objects=3, trackers=SMOKE)
-    out = capsys.readouterr().out
+def test_smoke_cycle(smoke_cycle):
+    ws, rc, out = smoke_cycle.workspace, smoke_cycle.rc, smoke_cycle.out  # run once, shared (conftest.py)
     logs = "\n".join(
         f"--- {p.name}\n" + p.read_text(errors="replace")[-3000:] for p in sorted((ws / toolkit.LOG_DIR).glob("*.log"))
     ) if (ws / toolkit.LOG_DIR).is_dir() else ""

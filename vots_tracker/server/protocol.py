@@ -81,7 +81,13 @@ def region_to_mask(region, frame_shape: Sequence[int], index: int) -> np.ndarray
 
 
 def mask_to_region(mask: np.ndarray):
-    """A C-contiguous uint8 mask cropped to its bounding box (a plain 1x1 zero mask when empty)."""
+    """A C-contiguous uint8 mask cropped to its bounding box (a plain 1x1 zero mask when empty).
+
+    A mask one column wide keeps one empty column on its left: the toolkit (0.9.0,
+    ``Mask(..., optimize=True)`` on every TraX reply) takes a crop whose last foreground
+    column is its first as empty and stores nothing. At the frame's left edge there is no
+    such column and the toolkit still drops the mask.
+    """
     import trax
 
     rows = np.flatnonzero(mask.any(axis=1))
@@ -89,6 +95,8 @@ def mask_to_region(mask: np.ndarray):
         return trax.Mask.create(np.zeros((1, 1), dtype=np.uint8), 0, 0)
     cols = np.flatnonzero(mask.any(axis=0))
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if x1 - x0 == 1 and x0 > 0:
+        x0 -= 1
     crop = np.ascontiguousarray(mask[y0:y1, x0:x1], dtype=np.uint8)
     return trax.Mask.create(crop, int(x0), int(y0))
 
@@ -116,6 +124,7 @@ class TraxLoop:
         frame, path = read_frame(images)
         if not objects:
             raise ProtocolError("INITIALIZE request carries no objects")
+        self._keep_decisions(path)
         masks = self.session.step(frame, self._new_objects(objects, frame.shape))
         logger.info("initialized %d object(s) on %s (%dx%d)", len(self.session.object_ids), path,
                     frame.shape[1], frame.shape[0])
@@ -131,6 +140,16 @@ class TraxLoop:
         masks = self.session.step(frame, new)
         self.frames += 1
         return self._reply(masks)
+
+    def _keep_decisions(self, frame_path: str) -> None:
+        """Keep the sequence's gate decisions in its workspace (see decision_log), when it refines."""
+        if getattr(self.session, "refinement", None) is None:
+            return
+        from .decision_log import ENV_TRACKER_NAME, workspace_decision_file
+
+        target = workspace_decision_file(frame_path)
+        if target is not None:
+            self.session.keep_decisions(target, os.environ[ENV_TRACKER_NAME].strip(), target.stem)
 
     @staticmethod
     def _reply(masks: Dict[int, np.ndarray]) -> List:

@@ -177,6 +177,25 @@ class TrackingSession:
         self.frame_shape = None  # the first frame's; every later frame must match it
         self.reports: Dict[int, object] = {}
         self.timing = FrameTiming()
+        self.decision_log = None  # a decision_log.DecisionLog once keep_decisions() is called
+
+    def keep_decisions(self, path, tracker: Optional[str], sequence: str) -> None:
+        """Write this sequence's gate decisions to ``path``, one flushed line per frame (only
+        configurations that refine make decisions; otherwise nothing is written)."""
+        if self.refinement is None:
+            return
+        from .decision_log import DecisionLog, header
+
+        options = self.refinement.options
+        self.decision_log = DecisionLog(path, header(tracker, sequence, options.tau, options.gate,
+                                                     self.config.proposals))
+
+    def _write_decisions(self, final: Dict[int, np.ndarray], present, given, fault: Optional[str] = None) -> None:
+        if self.decision_log is not None:
+            from .decision_log import frame_record
+
+            self.decision_log.write(frame_record(self.frame_index, self.object_ids, final, self.reports,
+                                                 present, given, fault))
 
     def step(self, frame: np.ndarray, new_objects: Optional[Mapping[int, np.ndarray]] = None) -> Dict[int, np.ndarray]:
         """Track one frame; ``new_objects`` are objects that appear on it (id -> mask at frame size).
@@ -207,6 +226,7 @@ class TrackingSession:
                 self.object_ids.extend(new_objects)
                 result = {object_id: new_objects[object_id] for object_id in self.object_ids}
                 self.reports = {}
+                self._write_decisions(result, (), new_objects)
             else:
                 result = self._track(frame, new_objects, timing)
 
@@ -222,16 +242,21 @@ class TrackingSession:
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming) -> Dict[int, np.ndarray]:
         coarse, pending = self._propagate(frame, timing)
         final, self.reports = coarse, {}
+        fault = "off" if self.refinement is not None and pending is None else None
         if pending is not None:
             refined = self.faults.attempt(self.frame_index, len(coarse),
                                           lambda: self._refine(frame, coarse, pending, timing))
             if refined is not None:
                 final, self.reports = refined
-            elif self.refinement.redetector is not None:
-                self.refinement.redetector.observe(final)  # the filters still step once per frame
+            else:
+                fault = "failed"
+                if self.refinement.redetector is not None:
+                    self.refinement.redetector.observe(final)  # the filters still step once per frame
         final = claim_new_objects(final, new_objects)
         self._add_objects(new_objects)
         self._update_memory(final if self.config.cycle and self.refinement is not None else None, timing)
+        if self.decision_log is not None:
+            self._write_decisions(final, [i for i in coarse if np.asarray(coarse[i]).any()], new_objects, fault)
         return {object_id: final[object_id] for object_id in self.object_ids}
 
     def _propagate(self, frame: np.ndarray, timing: FrameTiming):
@@ -315,6 +340,8 @@ class TrackingSession:
         return embedding
 
     def close(self) -> None:
+        if self.decision_log is not None:
+            self.decision_log.close()
         if self.refinement is not None and self.frame_index > 0:
             logger.info("sequence report: %d frame(s), %d object(s); %s", self.frame_index + 1, len(self.object_ids),
                      self.faults.summary(self.frame_index))

@@ -1,6 +1,7 @@
 """``vots-tracker track``: track objects through a folder of frames or a video, outside the toolkit.
 
 Output: ``OUT/<frame stem>.png`` palette masks (palette index = object id, DAVIS colours),
+``OUT/gate_decisions.jsonl`` (the gate's decisions, when refining: see ``decision_log``),
 optionally overlay PNGs (``OUT/overlay/<stem>.png``) and an overlay MP4. Everything is
 written to a temporary folder first and moved into place only when the run succeeds.
 """
@@ -28,6 +29,7 @@ from ..media.staging import StagedDir, refuse_output_file, refuse_overlap, stage
 logger = logging.getLogger(__name__)
 
 DEFAULT_FPS = 25.0
+DECISIONS_NAME = "gate_decisions.jsonl"  # OUT/<this>: the gate's decisions (decision_log), when refining
 
 
 def register(subparsers) -> None:
@@ -99,7 +101,7 @@ def _output_names(source: FrameSource, out: Path, video_path: Optional[Path]) ->
         if video is not None and (relative == video or relative in video.parents):
             return True
         if len(parts) == 1:
-            return parts[0] == "overlay" or is_mask(parts[0])
+            return parts[0] in ("overlay", DECISIONS_NAME) or is_mask(parts[0])
         return len(parts) == 2 and parts[0] == "overlay" and is_mask(parts[1])
 
     return ours
@@ -260,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
     with job.stage as tmp:
         writer = OutputWriter(tmp, job, args.fps or job.source.fps or DEFAULT_FPS)
         session = tracker.new_session()
+        session.keep_decisions(tmp / DECISIONS_NAME, None, Path(args.frames or args.video).stem)
         try:
             with tqdm(total=job.source.count, desc="track", unit="frame", file=sys.stderr,
                       disable=args.no_progress, mininterval=0.5) as progress:

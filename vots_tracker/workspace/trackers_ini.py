@@ -7,7 +7,9 @@ the ``vots_tracker`` package, and a ``command`` that runs exactly
 protocol only accepts a bare module name or Python code, not a module plus flags);
 ``env_LD_LIBRARY_PATH = $LD_LIBRARY_PATH`` is added (the toolkit overwrites the
 variable otherwise), ``env_GLIBC_TUNABLES`` (``malloc_env``: fewer page faults on CPU)
-unless the entry sets it, and ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``.
+unless the entry sets it, ``env_VOTS_TRACKER_WEIGHTS`` points at ``--weights-dir``, and
+``env_VOTS_TRACKER_NAME`` names the entry (the process keeps its gate decisions under
+``<workspace>/logs/gate/<entry>/``).
 """
 
 from __future__ import annotations
@@ -180,6 +182,10 @@ def render_trackers_ini(
             extra["env_LD_LIBRARY_PATH"] = "$LD_LIBRARY_PATH"
         if "env_glibc_tunables" not in lowered:  # glibc reads it only at process start
             extra["env_GLIBC_TUNABLES"] = MALLOC_TUNABLES
+        # The process names its gate-decision folder (logs/gate/<entry>) after the entry it runs.
+        for key in [k for k in extra if k.lower() == "env_vots_tracker_name"]:
+            del extra[key]
+        extra["env_VOTS_TRACKER_NAME"] = entry.name
         if weights_dir is not None:
             # An explicit weights folder wins over whatever the root file says.
             for key in [k for k in extra if k.lower() == "env_vots_tracker_weights"]:

@@ -143,7 +143,10 @@ class SequenceSweeper:
 
     def _pass(self, experiment, sequence, staged) -> Counts:
         """The toolkit's experiment for every (staged) derived tracker, all answered by one shared pass."""
-        shared = SharedPass(self._tracker, self.settings)
+        from ...server.decision_log import decision_file
+
+        files = [decision_file(self.workspace, name, sequence.name) for name in self.names]
+        shared = SharedPass(self._tracker, self.settings, (files, self.names, sequence.name))
         try:
             for index, derived in enumerate(staged):
                 # The toolkit's own experiment loop and results storage, with our runtime in place of TraX.

@@ -24,7 +24,7 @@ from ...media.staging import write_text_atomic
 from ...workspace.trackers_ini import parse_command, serve_command
 
 # Keys of the base section that the derived sections replace; everything else is copied.
-_DERIVED_KEYS = ("label", "command")
+_DERIVED_KEYS = ("label", "command", "env_vots_tracker_name")
 
 
 class SweepError(UserError):
@@ -155,6 +155,7 @@ def render_derived(base: BaseEntry, setting: GateSetting) -> str:
              f"label = {label}",
              f"command = {serve_command(setting.serve_args(base.args))}"]
     lines += [f"{key} = {value}" for key, value in keys.items()]
+    lines.append(f"env_VOTS_TRACKER_NAME = {setting.tracker_name(base.name)}")  # its own gate-decision folder
     return "\n".join(lines) + "\n"
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from vot.tracker import OnlineTrackerRuntime
 
+from ...server.decision_log import DecisionLog, frame_record, header
 from ...server.protocol import TraxLoop
 from ...server.session import FrameTiming, Tracker, TrackingSession, claim_new_objects
 from .settings import GateSetting
@@ -47,31 +49,53 @@ class SweepSession(TrackingSession):
         self._set_of = [self.name_sets.index(t) for t in tokens]
         self.decisions = np.zeros(len(self.settings), dtype=np.int64)  # objects gated, summed over frames
         self.accepted = np.zeros(len(self.settings), dtype=np.int64)  # of which a proposal was kept
+        self.setting_logs: List[Optional[DecisionLog]] = [None] * len(self.settings)
+
+    def keep_setting_decisions(self, paths: Sequence[Path], trackers: Sequence[str], sequence: str) -> None:
+        """Each setting's gate decisions in its own file, as its derived tracker's `serve` would write them
+        (none for a setting whose tracker does not refine: tau >= 1 with the exact gate)."""
+        self.setting_logs = [
+            DecisionLog(path, header(tracker, sequence, setting.tau, self.refinement.options.gate,
+                                     setting.proposals or self.config.proposals))
+            if replace(self.config, tau=setting.tau).refine else None
+            for path, tracker, setting in zip(paths, trackers, self.settings)]
 
     def step(self, frame: np.ndarray, new_objects=None) -> List[Dict[int, np.ndarray]]:
         first = self.frame_index < 0
         result = super().step(frame, new_objects)
-        return [result] * len(self.settings) if first else result  # the first frame is the given masks
+        if first:  # the given masks, for every setting
+            for log in filter(None, self.setting_logs):
+                log.write(frame_record(0, self.object_ids, result, {}, (), self.object_ids))
+        return [result] * len(self.settings) if first else result
 
     def _track(self, frame: np.ndarray, new_objects: Dict[int, np.ndarray], timing: FrameTiming):
         coarse, pending = self._propagate(frame, timing)
+        fault = "off" if pending is None else None  # refinement turned off after repeated faults
         gated = None
         if pending is not None:  # refining: a failure keeps DMAOT's masks, as TrackingSession's frame step does
             gated = self.faults.attempt(self.frame_index, len(coarse),
                                         lambda: self._gate_all(frame, coarse, pending, new_objects, timing))
-        if gated is None:  # not refining (turned off after repeated faults) or failed: DMAOT's masks for all
+            fault = "failed" if gated is None else None
+        if gated is None:  # not refining or failed: DMAOT's masks for every setting, no gate reports
             finals, keys = {None: claim_new_objects(coarse, new_objects)}, [None] * len(self.settings)
+            reports = [{}] * len(self.settings)
         else:
-            finals, keys, decisions, accepted = gated
+            finals, keys, reports, decisions, accepted = gated
             self.decisions += decisions  # counted only for frames whose refinement succeeded
             self.accepted += accepted
         self._add_objects(new_objects)
         self._update_memory(None, timing)  # DMAOT's own prediction: the pass does not depend on the gate
+        present = [i for i in coarse if np.asarray(coarse[i]).any()]
+        for log, key, report in zip(self.setting_logs, keys, reports):  # after _add_objects: arrivals listed too
+            if log is not None:
+                log.write(frame_record(self.frame_index, self.object_ids, finals[key], report, present,
+                                       new_objects, fault))
         ordered = {key: {object_id: final[object_id] for object_id in self.object_ids} for key, final in finals.items()}
         return [ordered[key] for key in keys]
 
     def _gate_all(self, frame, coarse, pending, new_objects, timing):
-        """Propose once, then gate, settle and claim per setting: (finals by key, key per setting, counts).
+        """Propose once, then gate, settle and claim per setting: (finals by key, key per setting,
+        reports per setting, counts).
 
         May raise (HQ-SAM): the caller's fault policy keeps DMAOT's masks then. Pure apart from the
         embedding, so a retry after an out-of-memory computes the same.
@@ -82,7 +106,7 @@ class SweepSession(TrackingSession):
         t0 = time.perf_counter()
         proposed = self.refinement.propose(embedding, coarse, self.name_sets)
         finals: Dict[tuple, Dict[int, np.ndarray]] = {}
-        keys = []
+        keys, all_reports = [], []
         decisions = np.zeros_like(self.decisions)
         accepted_counts = np.zeros_like(self.accepted)
         for n, setting in enumerate(self.settings):
@@ -94,22 +118,32 @@ class SweepSession(TrackingSession):
             # What follows the gate depends on tau only through which proposals it accepted:
             # settings that agree on this frame share one result (and one reply to the toolkit).
             keys.append((self._set_of[n], accepted))
+            all_reports.append(reports)
             if keys[-1] not in finals:
                 settled = settle_overlaps(gated, coarse, self.config.resolve_overlaps)
                 finals[keys[-1]] = claim_new_objects(settled, new_objects)
         timing.refine = time.perf_counter() - t0
-        return finals, keys, decisions, accepted_counts
+        return finals, keys, all_reports, decisions, accepted_counts
+
+    def close(self) -> None:
+        for log in filter(None, self.setting_logs):
+            log.close()
+        super().close()
 
 
 class _SweepTracker:
     """What :class:`TraxLoop` needs of a tracker: sessions, here sweep sessions."""
 
-    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting], decisions=None):
         self.tracker = tracker
         self.settings = list(settings)
+        self.decisions = decisions  # (paths, derived tracker names, sequence) or None
 
     def new_session(self) -> SweepSession:
-        return SweepSession(self.tracker, self.settings)
+        session = SweepSession(self.tracker, self.settings)
+        if self.decisions is not None:
+            session.keep_setting_decisions(*self.decisions)
+        return session
 
 
 class _SweepLoop(TraxLoop):
@@ -118,6 +152,9 @@ class _SweepLoop(TraxLoop):
     @staticmethod
     def _reply(per_setting: List[Dict[int, np.ndarray]]) -> List[Dict[int, np.ndarray]]:
         return per_setting
+
+    def _keep_decisions(self, frame_path: str) -> None:
+        pass  # one file per setting instead, opened by the session (see SweepSession.keep_setting_decisions)
 
 
 @dataclass(frozen=True)
@@ -151,9 +188,10 @@ class SharedPass:
     toolkit's own trajectory size divided by eight, not one trajectory per setting.
     """
 
-    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting]):
+    def __init__(self, tracker: Tracker, settings: Sequence[GateSetting], decisions=None):
+        """``decisions``: (one decision file per setting, the derived trackers' names, the sequence's name)."""
         self.settings = list(settings)
-        self._loop = _SweepLoop(_SweepTracker(tracker, settings))
+        self._loop = _SweepLoop(_SweepTracker(tracker, settings, decisions))
         self._frames: List[List[List[PackedMask]]] = []  # frame -> setting -> objects in arrival order
         self._times: List[float] = []  # frame -> seconds the shared pass spent on it
         self.counts: Optional[Tuple[List[int], List[int]]] = None
