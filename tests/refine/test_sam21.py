@@ -6,12 +6,13 @@ upsampling cheap (the embedding is 1024x1024 whatever the frame). One embedding 
 """
 
 import copy
+from pathlib import Path
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA
 from vots_tracker.errors import UserError
 from vots_tracker.refine.prompts import clip_box, mask_box, mask_box_inclusive, mask_logits
 
@@ -23,6 +24,8 @@ from vots_tracker.refine.sam21 import (Sam21CheckpointError, Sam21Refiner, Sam2M
 
 # the official predictor scripts its transforms with torch.jit.script, which torch now deprecates
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.script` is deprecated:FutureWarning")
+# tests/conftest.py's SHARED_DATA, computed here: `from conftest import` can pick up tests/e2e/conftest.py under xdist.
+SHARED_DATA = Path(os.environ.get("VOTS_TRACKER_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 DEMO = SHARED_DATA / "demo-1080p-many-objects"
 CPU = torch.device("cpu")
 

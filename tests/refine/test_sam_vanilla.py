@@ -14,7 +14,7 @@ import torch
 
 from vots_tracker.errors import UserError
 from vots_tracker.refine.hqsam import HQSamCheckpointError, HQSamRefiner, load_sam, write_random_checkpoint
-from vots_tracker.refine.prompts import clip_box, mask_box
+from vots_tracker.refine.prompts import clip_box, mask_box, prompt_boxes
 
 H, W = 96, 128
 
@@ -113,7 +113,7 @@ def test_gate_off_reports_sams_first_mask_for_every_present_object(small_vit_b, 
             labels = session.propagator.label_map
             present = [i for i in output if (labels == i).any()]
             assert present, "DMAOT lost every object: the test would prove little"
-            boxes = np.stack([clip_box(mask_box(labels == i), *labels.shape) for i in present])
+            boxes = prompt_boxes(np.stack([labels == i for i in present]), config.prompt)  # the session's own prompt
             with torch.inference_mode():
                 expected = tracker.refiner.propose(tracker.refiner.embed(frame), boxes).masks[:, 0]
             for n, object_id in enumerate(present):
