@@ -21,6 +21,9 @@ from vots_tracker.server.decision_log import decision_file, mask_digest, read_de
 from vots_tracker.viewer.render import DISAGREE_RGB, GAP
 from vots_tracker.viewer.sources import WorkspaceView, digest_mismatches
 
+# The session fixture `smoke_cycle` is built once per xdist worker: keep its users on one worker.
+pytestmark = pytest.mark.xdist_group("smoke_cycle")
+
 GATED = ("hqsam_gate_smoke", "hqsam_gate_smoke_cycle_redetect")
 W, H, FRAMES = 320, 240, 10
 MAGENTA_BGR = DISAGREE_RGB[::-1]

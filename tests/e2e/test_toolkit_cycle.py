@@ -18,6 +18,9 @@ import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.workspace.trackers_ini import SMOKE_TRACKERS
 
+# The session fixture `smoke_cycle` is built once per xdist worker: keep its users on one worker.
+pytestmark = pytest.mark.xdist_group("smoke_cycle")
+
 SMOKE = tuple(SMOKE_TRACKERS)  # dmaot_smoke, hqsam_gate_smoke, hqsam_gate_smoke_cycle_redetect
 
 

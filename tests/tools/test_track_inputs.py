@@ -222,6 +222,9 @@ class _FakeSession:
         self.calls.append((frame.shape, sorted(new_objects)))
         return {oid: m.copy() for oid, m in self.masks.items()}
 
+    def keep_decisions(self, path, tracker, sequence):  # a session without refinement writes no decisions
+        pass
+
     def close(self):
         pass
 
