@@ -15,7 +15,7 @@ It wraps the official ``trax.Server.wait`` and acts on environment variables (tr
   ``DIR/<sequence>-<pid>.held`` and wait for ``DIR/release`` (at most 60 s);
 * ``VOTS_TEST_HOG=SEQUENCE:MIB:MARKER``: on INITIALIZE of SEQUENCE, if MARKER does not exist, take
   memory until the node's use (as Ray's memory monitor reckons it) passes ``RAY_memory_usage_threshold``
-  (at most MIB MiB), write MARKER (``pid MiB over|short``) and wait (at most 30 s) to be killed;
+  (at most MIB MiB), having written MARKER first (``pid 0 started``; then ``pid MiB over|short``), and wait (at most 30 s) to be killed;
 * ``VOTS_TEST_TIMES=FILE``: append ``<sequence> start|end <time> <pid>`` lines (INITIALIZE, QUIT).
 
 A tracker that waits exits as soon as its parent (the Ray worker running the toolkit) is gone,
@@ -108,6 +108,9 @@ def _hog(sequence: str) -> None:
     from ray._private.utils import get_used_memory
 
     goal = float(os.environ["RAY_memory_usage_threshold"]) * get_system_memory() + 256 * 1024 * 1024
+    # The marker first: the memory monitor may kill this process before the loop ends, and the retried
+    # task must then run without the hog (else every retry is killed the same way).
+    Path(marker).write_text(f"{os.getpid()} 0 started\n")
     blocks = []
     while get_used_memory() < goal and len(blocks) * 128 < int(mib):
         block = bytearray(128 * 1024 * 1024)
