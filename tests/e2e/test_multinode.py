@@ -24,7 +24,6 @@ import vots_tracker.evaluation.toolkit as toolkit
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation import tasks as evaluate_tasks
-from vots_tracker.evaluation.memory_pressure import MemoryPolicy
 from vots_tracker.workspace.data_files import PACKAGE_ROOT
 
 E2E_DIR = Path(__file__).resolve().parent

@@ -10,7 +10,6 @@ import io
 import re
 import shutil
 import types
-from pathlib import Path
 
 import cv2
 import numpy as np
