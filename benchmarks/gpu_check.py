@@ -59,7 +59,7 @@ FULL = {
     "check_sizes": [(480, 854), (1080, 1920)], "dmaot_models": ["deaott", "swinb_dm_deaotl"], "check_frames": 4,
     "check_objects": 4, "sam_sizes": {"vit_tiny": [(480, 854), (1080, 1920)], "vit_h": [(480, 854)],
                                       "sam2.1_hiera_t": [(480, 854), (1080, 1920)], "sam2.1_hiera_l": [(480, 854)]},
-    "batched_sizes": ["vit_tiny", "sam2.1_hiera_t"],
+    "batched_sizes": ["vit_tiny", "sam2.1_hiera_t"], "batched_objects": 16,
     "amp_modes": ["bf16", "fp16"], "timing_size": (480, 854), "objects": [1, 4, 16], "warmup": 3, "measured": 20,
     "setting_measured": 20, "budget_s": 9 * 60,
     # Alternatives for the real-time entry, timed at REALTIME_OBJECTS: (preset, overrides).
@@ -69,6 +69,7 @@ FULL = {
 QUICK = {
     "check_sizes": [(96, 160)], "dmaot_models": ["deaott"], "check_frames": 3, "check_objects": 2,
     "sam_sizes": {"vit_tiny": [(96, 160)], "sam2.1_hiera_t": [(96, 160)]}, "batched_sizes": ["vit_tiny"],
+    "batched_objects": 4,
     "amp_modes": ["bf16", "fp16"], "timing_size": (96, 160),
     "objects": [2], "warmup": 0, "measured": 1, "setting_measured": 1, "budget_s": None,  # CI must see every path
     "realtime_candidates": [],  # on a CPU the alternatives would only repeat the same code path
@@ -162,9 +163,10 @@ def correctness(run: Run, args, device: torch.device) -> None:
             run.item("correctness", f"{kind}/{sam}/{size[0]}x{size[1]}",
                      lambda: correct.hqsam_proposals(sam, weights, device, size, objects))
     size = plan["timing_size"]
+    count = plan["batched_objects"]
     for sam in plan["batched_sizes"]:
-        run.item("correctness", f"batched_decode/{sam}/16_objects",
-                 lambda: correct.batched_decode(sam, weights, device, size, 16))
+        run.item("correctness", f"batched_decode/{sam}/{count}_objects",
+                 lambda: correct.batched_decode(sam, weights, device, size, count))
     overrides = {"weights_dir": weights, **preset_overrides("hqsam_gate_light", plan)}
     run.item("correctness", "overlapped_embedding/hqsam_gate_light",
              lambda: correct.overlapped_embedding("hqsam_gate_light", overrides, device, size, frames, objects))

@@ -166,13 +166,20 @@ def overlapped_embedding(preset: str, overrides: Dict, device, size, frames: int
     tracker = Tracker.from_config(config)
     clip = grid_clip(frames, *size, objects=objects)
     outputs = {}
-    for parallel in (False, True):
-        tracker.config.parallel_embedding = parallel
-        with tracker.new_session() as session:
-            outputs[parallel] = [session.step(frame, masks if t == 0 else None) for t, (frame, masks) in enumerate(clip)]
-            if parallel:
-                outputs["overlap_active"] = session._executor is not None
-                outputs["side_stream"] = session._stream is not None
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and threads < 2:  # on a CPU the session overlaps only with more than one thread
+        torch.set_num_threads(2)
+    try:
+        for parallel in (False, True):
+            tracker.config.parallel_embedding = parallel
+            with tracker.new_session() as session:
+                outputs[parallel] = [session.step(frame, masks if t == 0 else None)
+                                     for t, (frame, masks) in enumerate(clip)]
+                if parallel:
+                    outputs["overlap_active"] = session._executor is not None
+                    outputs["side_stream"] = session._stream is not None
+    finally:
+        torch.set_num_threads(threads)
     differing = sum(int((a[k] != b[k]).sum()) for a, b in zip(outputs[False], outputs[True]) for k in a)
     active = outputs["overlap_active"] and (outputs["side_stream"] or device.type != "cuda")
     return {"status": "passed" if differing == 0 and active else "failed", "preset": preset, "objects": objects,

@@ -5,10 +5,15 @@ How the suite stays fast (README "Tests and benchmarks"), for whoever adds a tes
 * ``make test`` runs pytest-xdist with 2 workers (``TEST_WORKERS``); plain ``pytest`` runs serially.
   Each worker, and every process it starts, runs torch on one thread (``OMP_NUM_THREADS=1``,
   set below before torch is imported); a test that needs more threads asks for them with the
-  ``torch_threads`` fixture (e.g. the overlapped embedding runs only with more than one).
+  ``torch_threads`` fixture (e.g. the overlapped embedding runs only with more than one), which
+  restores the count afterwards. Never leave a worker at two threads (``torch.set_num_threads``,
+  a config's ``threads``, a Ray task with 2 CPUs): beside the other busy worker, two OpenMP threads
+  wait on each other and a test runs 2-4x slower. The smoke presets fix ``threads: 1``.
 * Tests that must not run next to one of their kind (a Ray cluster, a SLURM cluster, a fixed
   resource) carry ``@pytest.mark.xdist_group("NAME")``: ``--dist loadgroup`` runs one group on one
-  worker, one test after another. Ray tests use the group ``ray``.
+  worker, one test after another. Ray tests use the group ``ray``. (pytest 9.2 broke the grouping of
+  pytest-xdist 3.8: setup.cfg pins pytest below 9.2, and a grouped test fails at setup, saying why,
+  where the grouping is lost.)
 * Tests that need the machine to themselves (the memory-pressure test sets Ray's memory monitor
   just above the memory in use when it starts) are marked ``serial``: ``make test`` runs them
   after the xdist run, alone.
@@ -72,6 +77,31 @@ def torch_threads():
     before = torch.get_num_threads()
     yield torch.set_num_threads
     torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- xdist groups
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Fail grouped tests when ``--dist loadgroup`` ignores ``xdist_group``: pytest-xdist marks a grouped
+    test by a ``@NAME`` suffix on its node id, which pytest 9.2 loses; Ray tests would then run side by
+    side and session fixtures be built on both workers. (Raising here would crash the worker without
+    the message, so each such test fails at setup with it.)"""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False)):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+            item.stash[_UNGROUPED] = True
+
+
+def pytest_runtest_setup(item):
+    if item.stash.get(_UNGROUPED, False):
+        pytest.fail(f"--dist loadgroup ignored this test's xdist_group: pytest-xdist does not work with pytest "
+                    f"{pytest.__version__}; install the versions setup.cfg pins", pytrace=False)
+
+
+_UNGROUPED = pytest.StashKey[bool]()
 
 
 # --------------------------------------------------------------------------- --cpu-durations

@@ -51,7 +51,7 @@ def same(a, b) -> bool:
 
 @pytest.mark.slow
 def test_every_setting_equals_its_own_tracker_and_tau_one_equals_dmaot(tracker):
-    clip = moving_blobs(frames=4)
+    clip = moving_blobs(frames=3)
     # Proposal subsets (hq, 2), a set that is not a subset (single: summed logits), and tau 1.
     settings = [GateSetting("0", "hq"), GateSetting("0.3", "single"), GateSetting("0.5", "2"), GateSetting("1")]
     sweep = SweepSession(tracker, settings)

@@ -20,7 +20,7 @@ import importlib
 import math
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import cv2
 import numpy as np

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from vots_tracker.dmaot import EngineConfig, Propagator, build_model, load_checkpoint
 
@@ -46,14 +45,13 @@ CASES = [  # (model, objects on frame 0, objects added on ADD_AT, long-term fram
     ("swinb_dm_deaotl", 1, 1, 3, FRAME_SIZE, 1040),
     ("dm_deaott", 10, 2, UNCAPPED, FRAME_SIZE, 1040),  # the added objects open a second identity group
     ("swinb_dm_deaotl", 10, 2, 3, FRAME_SIZE, 1040),  # the VOTS model with 12 objects, evictions and a second group
-    ("deaott", 1, 1, UNCAPPED, (150, 230), 1040),  # stride snapping: processed at 144x224
+    ("deaott", 1, 1, UNCAPPED, (146, 230), 1040),  # stride snapping: processed at 144x224 (150x230 ties on ADD_AT at 1 thread)
     ("dm_deaott", 2, 1, UNCAPPED, FRAME_SIZE, 200),  # longest edge capped below the frame: 128x208
 ]
 
 
 @pytest.mark.parametrize("name,initial,added,long_max,size,max_edge", CASES)
 def test_matches_reference(name, initial, added, long_max, size, max_edge, tmp_path):
-    torch.set_num_threads(2)
     long_gap, short_gap = 2, 2
     clip = moving_discs(FRAMES, height=size[0], width=size[1], objects=initial + added, seed=1)
     first_frame, first_labels = clip[0]

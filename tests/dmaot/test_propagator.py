@@ -18,7 +18,6 @@ H, W = 64, 96
 
 @pytest.fixture(scope="module")
 def model():
-    torch.set_num_threads(2)
     torch.manual_seed(0)
     return build_model("dm_deaott")
 

@@ -112,7 +112,7 @@ def shared_numba_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_cycle(tmp_path_factory):
-    """`vots-tracker smoke` once per session (2 sequences x 10 frames, 320x240, 3 objects; vot test, evaluate,
+    """`vots-tracker smoke` once per session (2 sequences x 6 frames, 320x240, 3 objects, the third from frame 2; vot test, evaluate,
     analysis, report, pack of the three smoke trackers): its workspace, exit code and stdout. Tests that need
     evaluated smoke trackers share it instead of evaluating again."""
     import contextlib
@@ -124,5 +124,18 @@ def smoke_cycle(tmp_path_factory):
     ws = tmp_path_factory.mktemp("smoke-cycle") / "smoke"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        rc = run_smoke(ws, sequences=2, frames=10, size=(320, 240), objects=3)
+        rc = run_smoke(ws, sequences=2, frames=6, size=(320, 240), objects=3)
     return types.SimpleNamespace(workspace=ws, rc=rc, out=printed.getvalue())
+
+
+@pytest.fixture(scope="session")
+def dmaot_smoke_sequential(tmp_path_factory, smoke_weights):
+    """`vot evaluate dmaot_smoke` of the Ray tests' workspace (ray_workspace.py), sequentially, once per session:
+    its sequences' digest and {sequence/file: bytes} of the `.bin` results."""
+    import types
+
+    from ray_workspace import make_workspace, sequences_digest, sequential_bins
+
+    root = tmp_path_factory.mktemp("dmaot-smoke-sequential")
+    ws = make_workspace(root / "source", smoke_weights)
+    return types.SimpleNamespace(sequences=sequences_digest(ws), bins=sequential_bins(ws, "dmaot_smoke", root))

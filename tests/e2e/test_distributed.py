@@ -17,15 +17,14 @@ from pathlib import Path
 import pytest
 
 import vots_tracker.evaluation.outputs as outputs
-import vots_tracker.evaluation.toolkit as toolkit
-import vots_tracker.workspace.folder as wsmod
 from vots_tracker.workspace.data_files import PACKAGE_ROOT
 from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.errors import UserError
 
+from ray_workspace import SEQUENCES, make_workspace, result_bins, sequences_digest
+
 E2E_DIR = Path(__file__).resolve().parent
-SEQUENCES = 4
 START_STATIC = "import vots_static_tracker; vots_static_tracker._main()"
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time under xdist
@@ -45,8 +44,7 @@ def _entry(name: str, start: str, weights: Path, **env: str) -> str:
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory, smoke_weights):
     root = tmp_path_factory.mktemp("distributed")
-    ws = wsmod.init_workspace(root / "ws", synthetic=SEQUENCES, frames=5, size=(96, 72), objects=2,
-                              weights_dir=smoke_weights)
+    ws = make_workspace(root / "ws", smoke_weights)
     (root / "probe").mkdir()
     entries = [
         _entry("static_killed", START_STATIC, smoke_weights, VOTS_TEST_KILL=f"synthetic-02:3:{root / 'killed'}"),
@@ -58,18 +56,6 @@ def ws(tmp_path_factory, smoke_weights):
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
         handle.write("".join(entries))
     return ws
-
-
-@pytest.fixture(scope="module")
-def sequential(ws, tmp_path_factory):
-    """`vot evaluate dmaot_smoke` in a copy of the workspace, one torch thread, no GPU: {relative path: bytes}."""
-    copy = tmp_path_factory.mktemp("sequential") / "ws"
-    shutil.copytree(ws, copy)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")  # what --cpus-per-task 1 gives every Ray task
-        patch.setenv("CUDA_VISIBLE_DEVICES", "")  # what --gpus-per-task 0 gives
-        toolkit.run_vot(["evaluate", "--workspace", str(copy), "dmaot_smoke"], copy, "evaluate", offline=True)
-    return _bins(copy, "dmaot_smoke")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +93,7 @@ def static_bins(ws, ray_cluster):
     return _bins(ws, "static")
 
 
-def _bins(ws: Path, tracker: str):
-    folder = ws / "results" / tracker / "baseline"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.glob("*/*.bin"))}
+_bins = result_bins
 
 
 def _run(ws, tracker, **options):
@@ -117,9 +101,10 @@ def _run(ws, tracker, **options):
     return evaluate_tasks.evaluate(ws, [tracker], **options)
 
 
-def test_two_workers_match_sequential_vot_evaluate(ws, sequential, ray_cluster, capsys, caplog):
+def test_two_workers_match_sequential_vot_evaluate(ws, dmaot_smoke_sequential, ray_cluster, capsys, caplog):
     from vots_tracker.evaluation.evaluate import run_evaluate
 
+    assert sequences_digest(ws) == dmaot_smoke_sequential.sequences  # the sequences it was evaluated on
     caplog.set_level("INFO", logger="vots_tracker.evaluation.distributed")
     rc = run_evaluate(ws, ["dmaot_smoke"], echo=False, cpus_per_task=1, gpus_per_task=0)
     out = capsys.readouterr().out
@@ -132,7 +117,7 @@ def test_two_workers_match_sequential_vot_evaluate(ws, sequential, ray_cluster, 
     assert len({line.rsplit(" on ", 1)[1] for line in finished}) == 2  # both workers ran sequences
     ours = _bins(ws, "dmaot_smoke")
     assert len(ours) == SEQUENCES * 2  # 2 objects per sequence
-    assert ours == sequential
+    assert ours == dmaot_smoke_sequential.bins
 
 
 def test_killed_tracker_is_retried(ws, static_bins, ray_cluster):

@@ -53,7 +53,8 @@ def test_evaluate_job_downloads_evaluates_checks_and_packs(tmp_path, mirror, mon
 
     ws = wsmod.init_workspace(tmp_path / "ws", synthetic=2, frames=5, size=(160, 120), objects=2)
     weights = tmp_path / "weights"
-    rc = run_evaluate(ws, ["dmaot"], weights_dir=weights, echo=False, workers=1)
+    # One CPU per task: two torch threads beside another busy test worker wait on each other (about 4x slower).
+    rc = run_evaluate(ws, ["dmaot"], weights_dir=weights, echo=False, workers=1, cpus_per_task=1)
     out = capsys.readouterr().out
     assert rc == 0, out
 

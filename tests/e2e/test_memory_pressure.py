@@ -18,11 +18,13 @@ import tempfile
 
 import pytest
 
-from test_multinode import bins, entry, sequential_bins
 import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation import outputs as results
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.evaluation.memory_pressure import MemoryPolicy
+
+from ray_workspace import result_bins as bins, sequential_bins
+from test_multinode import entry
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]  # reads the node's memory use: alone (tests/conftest.py)
 GIB = 1024 ** 3
@@ -71,7 +73,7 @@ def test_memory_kill_backs_off_and_runs_fewer_at_once(tmp_path, tmp_path_factory
     marker = tmp_path / "hogged"
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
         handle.write(entry("static", ws) + entry("static_hog", ws, VOTS_TEST_HOG=f"synthetic-01:{HOG_MIB}:{marker}"))
-    sequential = sequential_bins(ws, "static", tmp_path_factory)
+    sequential = sequential_bins(ws, "static", tmp_path_factory.mktemp("sequential"))
     caplog.set_level(logging.DEBUG, logger="vots_tracker.evaluation.distributed")
     policy = MemoryPolicy(backoff=BACKOFF, max_backoff=2 * BACKOFF, retries=8)
     with low_threshold_cluster() as cluster:

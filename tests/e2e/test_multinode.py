@@ -20,14 +20,13 @@ from pathlib import Path
 import pytest
 
 import vots_tracker.evaluation.outputs as results
-import vots_tracker.evaluation.toolkit as toolkit
-import vots_tracker.workspace.folder as wsmod
 from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.workspace.data_files import PACKAGE_ROOT
 
+from ray_workspace import SEQUENCES, make_workspace, result_bins, sequences_digest, sequential_bins
+
 E2E_DIR = Path(__file__).resolve().parent
-SEQUENCES = 4
 START_STATIC = "import vots_static_tracker; vots_static_tracker._main()"
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]  # one Ray cluster at a time under xdist
@@ -76,8 +75,7 @@ def cluster(ray_tmpdir):
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory, smoke_weights):
     root = tmp_path_factory.mktemp("multinode")
-    ws = wsmod.init_workspace(root / "ws", synthetic=SEQUENCES, frames=5, size=(96, 72), objects=2,
-                              weights_dir=smoke_weights)
+    ws = make_workspace(root / "ws", smoke_weights)
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
         handle.write(entry("static", smoke_weights))
     return ws
@@ -89,25 +87,12 @@ def add_entry(ws: Path, name: str, **env: str) -> str:
     return name
 
 
-def bins(ws: Path, tracker: str):
-    folder = ws / "results" / tracker / "baseline"
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.glob("*/*.bin"))}
-
-
-def sequential_bins(ws: Path, tracker: str, tmp_path_factory):
-    """`vot evaluate TRACKER` in a copy of the workspace (one torch thread, no GPU)."""
-    copy = tmp_path_factory.mktemp("sequential") / "ws"
-    shutil.copytree(ws, copy, ignore=shutil.ignore_patterns("results", "cache", ".vots-*"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        patch.setenv("CUDA_VISIBLE_DEVICES", "")
-        toolkit.run_vot(["evaluate", "--workspace", str(copy), tracker], copy, "evaluate", offline=True)
-    return bins(copy, tracker)
+bins = result_bins
 
 
 @pytest.fixture(scope="module")
 def static_sequential(ws, tmp_path_factory):
-    return sequential_bins(ws, "static", tmp_path_factory)
+    return sequential_bins(ws, "static", tmp_path_factory.mktemp("sequential"))
 
 
 def evaluate(ws, tracker, cluster, **options):
@@ -167,14 +152,15 @@ def held(folder: Path):
     return sorted(folder.glob("*.held"))
 
 
-def test_real_tracker_on_two_nodes_matches_sequential(ws, cluster, tmp_path_factory):
+def test_real_tracker_on_two_nodes_matches_sequential(ws, cluster, dmaot_smoke_sequential):
+    assert sequences_digest(ws) == dmaot_smoke_sequential.sequences  # the sequences it was evaluated on
     summary, complete = evaluate(ws, "dmaot_smoke", cluster)
     assert (complete, summary.failed) == (0, [])
     nodes = {o.result["node"] for o in summary.outcomes}
     assert nodes == {n.node_id for n in cluster.worker_nodes}  # both worker nodes ran sequences, the head none
     ours = bins(ws, "dmaot_smoke")
     assert len(ours) == SEQUENCES * 2
-    assert ours == sequential_bins(ws, "dmaot_smoke", tmp_path_factory)
+    assert ours == dmaot_smoke_sequential.bins
 
 
 def test_node_removed_mid_run_its_sequence_runs_elsewhere(ws, cluster, static_sequential, tmp_path):
@@ -300,7 +286,9 @@ def test_driver_without_the_clusters_token_gets_one_line(ws, ray_tmpdir, tmp_pat
         before = snapshot(ws)
         argv = [sys.executable, "-m", "vots_tracker", "evaluate", "--workspace", str(ws), "--tracker", "static",
                 "--quiet", "--ray-address", address]
-        refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        # Ray retries a refused driver once a second, RAY_NUM_REDIS_GET_RETRIES (20) times, before it fails.
+        refused = subprocess.run(argv, env=dict(env, RAY_NUM_REDIS_GET_RETRIES="3"), capture_output=True, text=True,
+                                 timeout=120)
         assert refused.returncode != 0
         errors = [line for line in refused.stderr.splitlines() if line.startswith("vots-tracker: error:")]
         assert len(errors) == 1, refused.stderr[-2000:]

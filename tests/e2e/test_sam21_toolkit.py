@@ -1,7 +1,7 @@
 """A SAM 2.1 entry through the VOT toolkit and through `vots-tracker sweep` (random-init weights).
 
 `sam21_gate_smoke` (DeAOT-T + SAM 2.1 Hiera-T, random weights in the official formats) is added
-to a synthetic workspace (1 sequence, 4 frames, 2 objects). The sweep over tau 0 and 1 must write,
+to a synthetic workspace (1 sequence, 3 frames, 2 objects). The sweep over tau 0 and 1 must write,
 for each derived tracker, exactly the mask trajectories that `vot evaluate` writes when the toolkit
 runs that tracker's own `serve` process; tau 0 accepts SAM 2.1 masks, tau 1 is DMAOT alone.
 `sam21_l_gate` runs the same way, on official files (README "SAM 2.1 refiners").
@@ -32,7 +32,7 @@ def bins(ws: Path, tracker: str):
 
 @pytest.mark.slow
 def test_sweep_over_tau_and_vot_evaluate_with_a_sam21_entry(tmp_path, capsys, no_download):
-    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=4, size=(96, 72), objects=2)
+    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=3, size=(96, 72), objects=2)
     init_random(ws / "weights", ["sam2.1_hiera_t"])
     entry = TrackerEntry("sam21_gate_smoke", ["serve", "--preset", "sam21_gate_smoke"],
                          {"label": "DMAOT + SAM 2.1 gate smoke (DeAOT-T + Hiera-T, random init)", "timeout": "300"})

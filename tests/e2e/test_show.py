@@ -1,6 +1,6 @@
 """Gate decision files from `vot evaluate`, and `vots-tracker show` on them (the shared smoke workspace).
 
-The smoke cycle (conftest.py `smoke_cycle`: 2 synthetic sequences x 10 frames, 320x240, 3 objects,
+The smoke cycle (conftest.py `smoke_cycle`: 2 synthetic sequences x 6 frames, 320x240, 3 objects,
 one arriving late) has evaluated dmaot_smoke, hqsam_gate_smoke and hqsam_gate_smoke_cycle_redetect
 through their TraX processes. Stored masks are read back with the toolkit's own reader.
 """
@@ -24,7 +24,7 @@ from vots_tracker.viewer.sources import WorkspaceView, digest_mismatches
 pytestmark = pytest.mark.xdist_group("smoke_cycle")
 
 GATED = ("hqsam_gate_smoke", "hqsam_gate_smoke_cycle_redetect")
-W, H, FRAMES = 320, 240, 10
+W, H, FRAMES = 320, 240, 6
 MAGENTA_BGR = DISAGREE_RGB[::-1]
 TEXT_ROWS = 30  # titles (top) and frame labels (bottom) are drawn over the pictures
 
@@ -51,7 +51,7 @@ def view(workspace):
 def shown(workspace, tmp_path_factory):
     out = tmp_path_factory.mktemp("show")
     result = _run("show", "--workspace", workspace, "--tracker", "hqsam_gate_smoke", "--versus", "dmaot_smoke",
-                  "--out", out, "--sheet", 6, "--columns", 3, "--no-progress")
+                  "--out", out, "--sheet", 5, "--columns", 3, "--no-progress")
     assert result.code == 0, result.out + result.err
     return types.SimpleNamespace(out=out, stdout=result.out)
 
@@ -124,10 +124,10 @@ def _diff(view, sequence, index):
 def test_contact_sheet_grid_marks_the_pixels_where_the_trackers_differ(shown, view):
     sheet = cv2.imread(str(shown.out / "synthetic-01_sheet.png"))
     tile_w, tile_h = 2 * W + GAP, H
-    assert sheet.shape[:2] == (2 * tile_h + 3 * GAP, 3 * tile_w + 4 * GAP)  # 6 frames: 2 rows x 3 columns
+    assert sheet.shape[:2] == (2 * tile_h + 3 * GAP, 3 * tile_w + 4 * GAP)  # 5 frames: 2 rows x 3 columns
     sequence = view.sequences(["synthetic-01"])[0]
     marked_somewhere = 0
-    for n, index in enumerate([0, 2, 4, 5, 7, 9]):  # evenly spaced over 10 frames, first and last included
+    for n, index in enumerate([0, 1, 2, 4, 5]):  # evenly spaced over 6 frames, first and last included
         row, column = divmod(n, 3)
         y, x = GAP + row * (tile_h + GAP), GAP + column * (tile_w + GAP)
         tile = sheet[y:y + tile_h, x:x + tile_w]
@@ -188,7 +188,7 @@ def test_missing_results_and_torn_decisions_get_one_line_each(workspace, tmp_pat
     shutil.rmtree(experiment / "synthetic-02")
     torn = decision_file(copy, "hqsam_gate_smoke", "synthetic-01")
     with open(torn, "a") as handle:
-        handle.write('{"frame":10,"ids":[1,')
+        handle.write('{"frame":6,"ids":[1,')
     out = tmp_path / "out"
     result = _run("show", "--workspace", copy, "--tracker", "hqsam_gate_smoke", "--versus", "dmaot_smoke",
                   "--out", out, "--no-video", "--sheet", 2, "--no-progress")

@@ -1,7 +1,7 @@
 """`vots-tracker sweep` against `vot evaluate` of each derived tracker (real pipeline, random-init weights).
 
 The sweep runs its sequence as a task on a local Ray instance (the same per-sequence
-function runs in-process without --workers). One synthetic sequence (5 frames, 160x120, 2 objects, one arriving late): the sweep of
+function runs in-process without --workers). One synthetic sequence (4 frames, 160x120, 2 objects, one arriving late): the sweep of
 hqsam_gate_smoke over tau 0, 0.5, 1 must write, for every derived tracker, the same
 files as the toolkit running that tracker's own `serve` process, with byte-identical
 mask trajectories (`*.bin`) and gate decision files; tau 1 must equal the DMAOT-only entry of the same model.
@@ -33,7 +33,7 @@ def files_of(results: Path, tracker: str):
 
 @pytest.mark.slow
 def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_download):
-    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=5, size=(160, 120), objects=2)
+    ws = wsmod.init_workspace(tmp_path / "ws", synthetic=1, frames=4, size=(160, 120), objects=2)
     assert run_sweep(ws, "hqsam_gate_smoke", "0,0.5,1", ray=RayOptions(workers=2)) == 0  # local Ray
     out = capsys.readouterr().out
 
@@ -68,7 +68,7 @@ def test_sweep_writes_exactly_what_vot_evaluate_writes(tmp_path, capsys, no_down
             if name.endswith(".bin"):
                 assert data == swept[tracker][name], f"{tracker}/{name} differs from vot evaluate"
             else:  # per-frame times: the shared pass's, one line per frame
-                assert len(data.splitlines()) == len(swept[tracker][name].splitlines()) == 5
+                assert len(data.splitlines()) == len(swept[tracker][name].splitlines()) == 4
 
     def bins(tracker):
         return {n: d for n, d in files_of(ws / "results", tracker).items() if n.endswith(".bin")}

@@ -1,6 +1,6 @@
 """The whole VOT toolkit cycle, offline, through the real tracker (DMAOT + HQ-SAM + gate, random-init weights).
 
-`vots-tracker smoke` on a small synthetic workspace (2 sequences x 10 frames, 320x240,
+`vots-tracker smoke` on a small synthetic workspace (2 sequences x 6 frames, 320x240,
 3 objects, one of them entering after the first frame): `vot test`, `vot evaluate`
 of dmaot_smoke, hqsam_gate_smoke and hqsam_gate_smoke_cycle_redetect through `python -m vots_tracker serve`, the
 completeness check, `vot analysis` (Q), `vot report --format html` and `vot pack`.

@@ -17,7 +17,7 @@ from synthetic import moving_blobs
 from vots_tracker.config import make_config
 from vots_tracker.server.session import Tracker
 
-SMOKE_MODELS = dict(model="deaott", sam="vit_tiny", long_max=3, long_gap=4, max_edge=320, threads=2, device="cpu")
+SMOKE_MODELS = dict(model="deaott", sam="vit_tiny", long_max=3, long_gap=4, max_edge=320, threads=1, device="cpu")
 
 
 def runner_refine(predictor, rgb, labels, object_num, first_size, tau):

@@ -101,7 +101,7 @@ def test_gate_off_reports_sams_first_mask_for_every_present_object(small_vit_b, 
     from vots_tracker.weights.random_init import init_random
 
     init_random(tmp_path, ["deaott", "sam_vit_b"])  # the small ViT under sam_vit_b's name, listed as random
-    config = make_config("sam_b", model="deaott", long_max=3, long_gap=4, max_edge=320, threads=2, device="cpu",
+    config = make_config("sam_b", model="deaott", long_max=3, long_gap=4, max_edge=320, threads=1, device="cpu",
                          resolve_overlaps=False, weights_dir=str(tmp_path))
     tracker = Tracker.from_config(config)
     clip = moving_blobs(frames=3)

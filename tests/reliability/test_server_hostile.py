@@ -237,8 +237,8 @@ def signal_during_load(ctx):
 
 
 def refine_faults(spec: str, *flags: str):
-    def run(ctx):
-        server = ctx.serve(*flags, preset="hqsam_gate_smoke", command=FAULTY_SERVER,
+    def run(ctx):  # two threads: the embedding runs in its worker thread (the overlap), and fails there
+        server = ctx.serve(*flags, "--threads", "2", preset="hqsam_gate_smoke", command=FAULTY_SERVER,
                            env={"VOTS_TEST_REFINE_FAULTS": spec})
         return drive(server, sequence(ctx))
     return run

@@ -18,7 +18,7 @@ from tools_helpers import assert_one_line_error, shared_sequence
 from vots_tracker.media.mask_files import read_label_png
 from vots_tracker.media.palette import write_palette_png
 
-H, W, N = 160, 240, 8
+H, W, N = 160, 240, 6
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_init_random_real_writers(random_weights_sam, cli):
 
 
 def _synthetic_clip(root: Path):
-    """8 frames 160x240, object 1 from frame 0, object 2 from frame 3; masks named like the frames."""
+    """6 frames 160x240, object 1 from frame 0, object 2 from frame 3; masks named like the frames."""
     frames = root / "frames"
     masks = root / "masks"
     frames.mkdir(parents=True)
