@@ -51,6 +51,9 @@ def draw_overlay(frame_rgb: np.ndarray, masks: Dict[int, np.ndarray], alpha: flo
     return canvas
 
 
+DEFAULT_FPS = 25.0  # an overlay video's frame rate when its source gives none
+
+
 class VideoWriter:
     """cv2.VideoWriter for MP4 with an open check and a read-back check on close."""
 

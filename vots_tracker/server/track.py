@@ -23,12 +23,12 @@ import numpy as np
 from ..errors import UserError
 from ..media.frame_source import FrameSource
 from ..media.mask_files import MaskSpec, fit_mask, load_masks
+from ..media.overlay import DEFAULT_FPS
 from ..media.palette import write_palette_png
 from ..media.staging import StagedDir, refuse_output_file, refuse_overlap, staged_file
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FPS = 25.0
 DECISIONS_NAME = "gate_decisions.jsonl"  # OUT/<this>: the gate's decisions (decision_log), when refining
 
 

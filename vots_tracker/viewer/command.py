@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UserError
+from ..evaluation.evaluate import DEFAULT_WORKSPACE
+from ..media.overlay import DEFAULT_FPS
 from ..media.staging import staged_file, temporary_name
 from .sources import ShowError, StoredMasks, WorkspaceView, digest_mismatches, display_id
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_WORKSPACE = "workspace"
-DEFAULT_FPS = 25.0
 
 
 def register(subparsers) -> None:
