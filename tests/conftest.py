@@ -91,7 +91,9 @@ def pytest_collection_modifyitems(config, items):
     if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "loadgroup", False)):
         return
     for item in items:
-        if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
             item.stash[_UNGROUPED] = True
 
 

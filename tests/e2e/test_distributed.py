@@ -22,7 +22,7 @@ from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.errors import UserError
 
-from ray_workspace import SEQUENCES, make_workspace, result_bins, sequences_digest
+from ray_workspace import SEQUENCES, make_workspace, result_bins as _bins, sequences_digest
 
 E2E_DIR = Path(__file__).resolve().parent
 START_STATIC = "import vots_static_tracker; vots_static_tracker._main()"
@@ -91,9 +91,6 @@ def static_bins(ws, ray_cluster):
     summary, _ = _run(ws, "static")
     assert len(summary.outcomes) == SEQUENCES and not summary.failed
     return _bins(ws, "static")
-
-
-_bins = result_bins
 
 
 def _run(ws, tracker, **options):

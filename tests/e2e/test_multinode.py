@@ -24,7 +24,7 @@ from vots_tracker.evaluation import distributed
 from vots_tracker.evaluation import tasks as evaluate_tasks
 from vots_tracker.workspace.data_files import PACKAGE_ROOT
 
-from ray_workspace import SEQUENCES, make_workspace, result_bins, sequences_digest, sequential_bins
+from ray_workspace import SEQUENCES, make_workspace, result_bins as bins, sequences_digest, sequential_bins
 
 E2E_DIR = Path(__file__).resolve().parent
 START_STATIC = "import vots_static_tracker; vots_static_tracker._main()"
@@ -85,9 +85,6 @@ def add_entry(ws: Path, name: str, **env: str) -> str:
     with open(ws / "trackers.ini", "a", encoding="utf-8") as handle:
         handle.write(entry(name, ws, **env))
     return name
-
-
-bins = result_bins
 
 
 @pytest.fixture(scope="module")
